@@ -1,0 +1,113 @@
+"""What to erase, in words, and its conditioning tensors encoded once.
+
+Why encode once: every prompt the method uses (the concept, the anchor template, the
+superclass, attributes, retain prompts) is fixed for a run, so the text encoder runs once
+and the loop works on plain tensors — it never needs to know which encoder made them.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import Tensor
+
+from .errors import AdvAnchorError
+from .text import TextEncoder
+
+SLOT = "{}"
+
+# The reference's nudity attributes: NudeNet's exposed classes as text, weighted by frequency.
+NUDITY_ATTRIBUTES: tuple[tuple[str, float], ...] = (
+    ("FEMALE BREAST EXPOSED", 0.2454), ("FEMALE GENITALIA EXPOSED", 0.0319),
+    ("MALE GENITALIA EXPOSED", 0.0270), ("MALE BREAST EXPOSED", 0.0564),
+    ("BUTTOCKS EXPOSED", 0.0626), ("ARMPITS EXPOSED", 0.2589),
+    ("BELLY EXPOSED", 0.2405), ("FEET EXPOSED", 0.0773),
+)
+
+
+@dataclass(frozen=True)
+class Concept:
+    """A concept and the prompts around it. Defaults follow the reference (artist styles).
+
+    `prompt_template` makes c_u (the prompt whose prediction is unlearned), `anchor_template`
+    the text in which δ perturbs the concept's tokens, `superclass` c_s (preserved, and the
+    reference point of L_adv2). `anchor_prompt` is the text anchor of fixed-anchor
+    unlearning (None: the superclass).
+    """
+
+    text: str
+    prompt_template: str = "{} painting"
+    anchor_template: str = "{}'s painting"
+    superclass: str = "painting"
+    attributes: tuple[tuple[str, float], ...] = ()
+    concept_weight: float = 1.0
+    use_concept_term: bool = True
+    retain_prompts: tuple[str, ...] = ()
+    anchor_prompt: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.text.strip():
+            raise AdvAnchorError("the concept is empty: type the word or phrase to erase")
+        for name in ("prompt_template", "anchor_template"):
+            if SLOT not in getattr(self, name):
+                raise AdvAnchorError(f"{name} {getattr(self, name)!r} has no '{{}}': put '{{}}' "
+                                     "where the concept goes, e.g. \"{}'s painting\"")
+        if not self.use_concept_term and not self.attributes:
+            raise AdvAnchorError("the anchor search has nothing to move away from: keep the "
+                                 "concept term on or give at least one attribute prompt")
+        for prompt, weight in self.attributes:
+            if not prompt.strip() or not weight > 0:
+                raise AdvAnchorError(f"attribute {prompt!r} with weight {weight}: attributes need "
+                                     "a non-empty prompt and a positive weight")
+
+    @property
+    def prompt(self) -> str:
+        return self.prompt_template.replace(SLOT, self.text.strip())
+
+    @property
+    def anchor_text(self) -> str:
+        return self.anchor_template.replace(SLOT, self.text.strip())
+
+    def as_metadata(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ConceptConditioning:
+    """All conditioning tensors of one concept, [n, L, D] each."""
+
+    erase: Tensor                  # c_u, [1, L, D]
+    anchor_base: Tensor            # E(anchor_template(C)), [1, L, D]
+    anchor_positions: list[int]    # the concept's token positions inside anchor_base
+    superclass: Tensor             # c_s, [1, L, D]
+    targets: Tensor                # concept term and attributes, [K, L, D]
+    target_weights: Tensor         # [K]
+    empty: Tensor                  # E(""), [1, L, D]
+    fixed_anchor: Tensor           # text anchor of fixed-anchor unlearning, [1, L, D]
+    retain: Tensor | None = None   # retain prompts, [R, L, D]
+    concept: Concept | None = field(default=None, repr=False)
+
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> "ConceptConditioning":
+        move = lambda x: None if x is None else x.to(device=device, dtype=dtype)  # noqa: E731
+        return ConceptConditioning(
+            move(self.erase), move(self.anchor_base), self.anchor_positions, move(self.superclass),
+            move(self.targets), self.target_weights.to(device), move(self.empty),
+            move(self.fixed_anchor), move(self.retain), self.concept)
+
+
+def encode_concept(encoder: TextEncoder, concept: Concept) -> ConceptConditioning:
+    """Encode every prompt of `concept` in one batch; find the concept's anchor tokens."""
+    prompts = [concept.prompt, concept.anchor_text, concept.superclass, "",
+               concept.anchor_prompt if concept.anchor_prompt is not None else concept.superclass]
+    target_prompts = ([concept.prompt] if concept.use_concept_term else []) + \
+        [p for p, _ in concept.attributes]
+    weights = ([concept.concept_weight] if concept.use_concept_term else []) + \
+        [w for _, w in concept.attributes]
+    positions = encoder.token_positions(concept.anchor_text, concept.text.strip())
+    enc = encoder.encode(prompts + target_prompts + list(concept.retain_prompts)).detach().clone()
+    n, k = len(prompts), len(target_prompts)
+    return ConceptConditioning(
+        erase=enc[0:1], anchor_base=enc[1:2], anchor_positions=positions, superclass=enc[2:3],
+        empty=enc[3:4], fixed_anchor=enc[4:5], targets=enc[n:n + k],
+        target_weights=torch.tensor(weights, dtype=torch.float32),
+        retain=enc[n + k:] if concept.retain_prompts else None, concept=concept)

@@ -1,0 +1,61 @@
+"""The noise schedule: the only thing the core needs to know about a model's diffusion process.
+
+Why a separate object: the method works in ε-space, but models predict ε, x0 or v. The
+schedule converts between them and draws x_t, so losses are written once.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class NoiseSchedule:
+    alphas_cumprod: Tensor  # [T], ᾱ_t for t = 0..T-1
+
+    @classmethod
+    def sd_linear(cls, steps: int = 1000, beta_start: float = 0.00085,
+                  beta_end: float = 0.012) -> "NoiseSchedule":
+        """Stable Diffusion's "scaled linear" betas."""
+        betas = torch.linspace(beta_start ** 0.5, beta_end ** 0.5, steps, dtype=torch.float64) ** 2
+        return cls(torch.cumprod(1.0 - betas, 0).float())
+
+    @classmethod
+    def cosine(cls, steps: int = 1000, s: float = 0.008) -> "NoiseSchedule":
+        x = torch.arange(steps + 1, dtype=torch.float64) / steps
+        f = torch.cos((x + s) / (1 + s) * math.pi / 2) ** 2
+        betas = (1 - f[1:] / f[:-1]).clamp(max=0.999)
+        return cls(torch.cumprod(1.0 - betas, 0).float())
+
+    @classmethod
+    def from_sigmas(cls, sigmas: Tensor) -> "NoiseSchedule":
+        """k-diffusion sigmas (σ² = (1-ᾱ)/ᾱ), as ComfyUI's model_sampling stores them."""
+        return cls((1.0 / (1.0 + sigmas.double() ** 2)).float())
+
+    @property
+    def num_timesteps(self) -> int:
+        return self.alphas_cumprod.shape[0]
+
+    def _coefs(self, t: Tensor, like: Tensor) -> tuple[Tensor, Tensor]:
+        a = self.alphas_cumprod.to(like.device)[t.long().to(like.device)].to(like.dtype)
+        a = a.reshape(-1, *([1] * (like.dim() - 1)))
+        return a.sqrt(), (1 - a).sqrt()
+
+    def q_sample(self, z0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
+        sa, s1 = self._coefs(t, z0)
+        return sa * z0 + s1 * noise
+
+    def eps_from_x0(self, x_t: Tensor, t: Tensor, x0: Tensor) -> Tensor:
+        sa, s1 = self._coefs(t, x_t)
+        return (x_t - sa * x0) / s1
+
+    def x0_from_eps(self, x_t: Tensor, t: Tensor, eps: Tensor) -> Tensor:
+        sa, s1 = self._coefs(t, x_t)
+        return (x_t - s1 * eps) / sa
+
+    def eps_from_v(self, x_t: Tensor, t: Tensor, v: Tensor) -> Tensor:
+        sa, s1 = self._coefs(t, x_t)
+        return sa * v + s1 * x_t
