@@ -1,0 +1,1 @@
+"""ComfyUI nodes of the pack: thin translations onto `advanchor_core` (see comfy_bridge)."""

@@ -1,0 +1,19 @@
+"""The pack's ComfyUI extension: the list of nodes."""
+from __future__ import annotations
+
+from comfy_api.latest import ComfyExtension, io
+
+from .anchor import SearchAnchorNode
+from .concept import ConceptNode
+from .files import ApplyErasureNode, SaveErasedCheckpointNode, SaveErasureNode
+from .unlearn import UnlearnNode
+
+NODES: list[type[io.ComfyNode]] = [ConceptNode, SearchAnchorNode, UnlearnNode,
+                                   SaveErasedCheckpointNode, SaveErasureNode, ApplyErasureNode]
+
+
+class AdvAnchorExtension(ComfyExtension):
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return list(NODES)
+
+

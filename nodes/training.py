@@ -1,0 +1,87 @@
+"""Shared by Search Anchor and Unlearn: node inputs → core configs, and the run itself.
+
+One place converts widgets into the core's frozen dataclasses, so both nodes agree on
+meanings and defaults (the reference hyper-parameters).
+"""
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from ..advanchor_core.anchors import LOSSES, AnchorConfig
+from ..advanchor_core.concept import Concept, encode_concept
+from ..advanchor_core.errors import AdvAnchorError
+from ..advanchor_core.latents import LatentConfig
+from . import comfy_bridge as bridge
+
+LATENT_SOURCES = ("sampled", "noise")
+
+
+def latent_inputs() -> list:
+    return [
+        io.Latent.Input("latent", optional=True,
+                        tooltip="Optional clean latents of images showing the concept (e.g. a "
+                                "KSampler's output for the concept prompt). If not connected, "
+                                "'latent_source' decides."),
+        io.Combo.Input("latent_source", options=list(LATENT_SOURCES), default="sampled",
+                       tooltip="Without a LATENT: 'sampled' draws training images from the original "
+                               "model with the concept prompt first (the reference); 'noise' "
+                               "trains on pure noise (fast, weaker)."),
+        io.Int.Input("sample_size", default=512, min=8, max=2048, step=8,
+                     tooltip="Image size (pixels) of the sampled training latents."),
+        io.Int.Input("sample_count", default=4, min=1, max=64,
+                     tooltip="How many training images to sample from the original model."),
+        io.Int.Input("sample_steps", default=25, min=1, max=200,
+                     tooltip="DDIM steps (guidance 7.5) for each sampled training image."),
+    ]
+
+
+def anchor_inputs(prefix: str = "anchor_") -> list:
+    return [
+        io.Int.Input(f"{prefix}steps", default=20, min=1, max=1000,
+                     tooltip="Anchor (δ) updates per training draw; the search stops early once "
+                             "the anchor loss is below 0 (reference: 20)."),
+        io.Float.Input(f"{prefix}lr", default=1e-4, min=1e-8, max=1.0, step=1e-5, round=1e-8,
+                       tooltip="Adam learning rate of the anchor perturbation (reference: 1e-4)."),
+        io.Combo.Input(f"{prefix}loss", options=list(LOSSES), default="adv1",
+                       tooltip="adv1: anti-align the anchor's prediction with the concept's "
+                               "(reference); adv2: the same measured relative to the superclass."),
+        io.Float.Input(f"{prefix}bound", default=0.0, min=0.0, max=100.0, step=0.01,
+                       tooltip="Largest perturbation per concept token as a fraction of that "
+                               "token's norm (e.g. 0.5); 0 = unbounded, as in the reference."),
+    ]
+
+
+def seed_input() -> io.Int.Input:
+    return io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                        tooltip="Seed of every random draw (timesteps, noise, anchor start): "
+                                "the same seed gives the same result.")
+
+
+def anchor_config(steps: int, lr: float, loss: str, bound: float) -> AnchorConfig:
+    return AnchorConfig(loss=loss, steps=steps, lr=lr, bound=bound if bound > 0 else None)
+
+
+def latent_config(latent, latent_source: str, sample_count: int, sample_steps: int) -> LatentConfig:
+    if latent is not None:
+        return LatentConfig(source="supplied")
+    if latent_source not in LATENT_SOURCES:
+        raise AdvAnchorError(f"latent_source {latent_source!r} is unknown: use one of {LATENT_SOURCES}")
+    return LatentConfig(source=latent_source, sample_count=sample_count, sample_steps=sample_steps)
+
+
+def require_concept(concept) -> Concept:
+    if not isinstance(concept, Concept):
+        raise AdvAnchorError("the CONCEPT input does not come from a Concept (AdvAnchor) node: "
+                             "connect one")
+    return concept
+
+
+def prepare(model, clip, concept, latent, sample_size: int):
+    """Everything a core run needs: the denoiser (loaded), the encoded concept, latent kwargs."""
+    concept = require_concept(concept)
+    denoiser = bridge.ComfyDenoiser(model)
+    cc = encode_concept(bridge.ComfyTextEncoder(clip), concept)
+    latents = bridge.clean_latents(model, latent)
+    shape = tuple(latents.shape[1:]) if latents is not None else bridge.latent_shape(model, sample_size)
+    denoiser.prepare()
+    return denoiser, cc, {"latents": latents, "latent_shape": shape}

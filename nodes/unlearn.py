@@ -1,0 +1,150 @@
+"""Unlearn node: erase a concept from a MODEL; the result is a clone carrying the erasure."""
+from __future__ import annotations
+
+import io as _io
+
+import numpy as np
+import torch
+from comfy_api.latest import io
+
+from ..advanchor_core.errors import AdvAnchorError
+from ..advanchor_core.presets import PRESETS
+from ..advanchor_core.unlearn import METHODS, SCHEDULES, UnlearnConfig, unlearn
+from . import comfy_bridge as bridge
+from . import training
+from .sockets import CATEGORY, Anchor, Concept, Erasure
+
+CUSTOM = "custom pattern"
+PARAMETER_CHOICES = (*PRESETS, CUSTOM)
+
+
+def parameter_spec(parameters: str, pattern: str) -> str:
+    if parameters == CUSTOM:
+        if not pattern.strip():
+            raise AdvAnchorError("parameters is 'custom pattern' but parameter_pattern is empty: "
+                                 "type a regular expression over UNet parameter names, e.g. 'attn2\\.to_v'")
+        return pattern.strip()
+    if parameters not in PRESETS:
+        raise AdvAnchorError(f"parameter preset {parameters!r} is unknown: use one of "
+                             f"{', '.join(PARAMETER_CHOICES)}")
+    return parameters
+
+
+def total_reports(config: UnlearnConfig) -> int:
+    """How many step reports (progress ticks) a run makes."""
+    if config.method != "adversarial" or config.schedule == "alternating":
+        return config.steps
+    if config.schedule == "sequential":
+        return 2 * config.steps
+    return config.anchor.steps + config.steps
+
+
+def loss_curve(history, width: int = 640, height: int = 400) -> torch.Tensor:
+    """The unlearning losses per update as an IMAGE [1, H, W, 3] in 0..1."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width / 100, height / 100), dpi=100)
+    ax = fig.add_subplot(1, 1, 1)
+    steps = [r for r in history if r.phase == "unlearn"]
+    for key, label in (("erase", "erase"), ("preserve", "preserve"), ("total", "total")):
+        ys = [r.losses[key] for r in steps if key in r.losses]
+        if ys:
+            ax.plot(range(1, len(ys) + 1), ys, label=label)
+    adv = [r.losses["adv"] for r in history if "adv" in r.losses]
+    if adv:
+        ax2 = ax.twinx()
+        ax2.plot(range(1, len(adv) + 1), adv, color="tab:red", alpha=0.5, linestyle="--", label="anchor")
+        ax2.set_ylabel("anchor loss")
+        ax2.legend(loc="upper center")
+    ax.set_xlabel("update")
+    ax.set_ylabel("loss")
+    ax.set_yscale("symlog", linthresh=1e-4)
+    ax.set_title("AdvAnchor unlearning")
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="rgba", dpi=100)
+    w, h = fig.canvas.get_width_height()
+    rgba = np.frombuffer(buf.getvalue(), dtype=np.uint8).reshape(h, w, 4)
+    with torch.inference_mode(False):
+        return torch.from_numpy(rgba[..., :3].astype(np.float32) / 255.0)[None]
+
+
+class UnlearnNode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="AdvAnchorUnlearn",
+            display_name="Unlearn (AdvAnchor)",
+            category=CATEGORY,
+            description="Fine-tunes the chosen UNet weights so the concept's prediction matches "
+                        "the anchor's while the superclass is preserved. The input MODEL is not "
+                        "changed: the output is a clone carrying the erasure as patches.",
+            inputs=[
+                io.Model.Input("model", tooltip="The model to erase from (not modified)."),
+                io.Clip.Input("clip", tooltip="The text encoder that belongs to the model."),
+                Concept.Input("concept", tooltip="From a Concept (AdvAnchor) node."),
+                Anchor.Input("anchor", optional=True,
+                             tooltip="Optional anchor from Search Anchor to start from (adversarial method)."),
+                *training.latent_inputs(),
+                io.Combo.Input("method", options=list(METHODS), default="adversarial",
+                               tooltip="adversarial: AdvAnchor (reference); fixed: align with the "
+                                       "superclass prompt (Concept Ablation); esd: negative guidance (ESD)."),
+                io.Int.Input("iterations", default=51, min=1, max=100000,
+                             tooltip="Weight updates (reference: 51)."),
+                io.Float.Input("lr", default=1e-5, min=1e-9, max=1.0, step=1e-6, round=1e-9,
+                               tooltip="Adam learning rate of the weights (reference: 1e-5)."),
+                io.Combo.Input("parameters", options=list(PARAMETER_CHOICES), default="xattn",
+                               tooltip="Which UNet weights change: xattn = all cross-attention "
+                                       "(reference), xattn-kv = its keys/values, noxattn = all but "
+                                       "cross-attention, full = everything, or a custom pattern."),
+                io.String.Input("parameter_pattern", default="",
+                                tooltip="Regular expression over UNet parameter names, used when "
+                                        "parameters is 'custom pattern'."),
+                io.Combo.Input("schedule", options=list(SCHEDULES), default="alternating",
+                               tooltip="alternating: refine the anchor before every weight update "
+                                       "(recommended); sequential: whole anchor phase first; "
+                                       "cyclical: anchor passes over all draws first."),
+                io.Float.Input("preservation", default=10.0, min=0.0, max=1000.0, step=0.1,
+                               tooltip="Weight λ of keeping the superclass's prediction unchanged (reference: 10)."),
+                *training.anchor_inputs(),
+                io.Boolean.Input("accumulate_gradients", default=False,
+                                 tooltip="Never zero gradients, as the authors' code does; off "
+                                         "zeroes them every step (recommended)."),
+                training.seed_input(),
+            ],
+            outputs=[
+                io.Model.Output(display_name="MODEL", tooltip="The erased model (a patched clone)."),
+                Erasure.Output(display_name="ERASURE",
+                               tooltip="The weight change, for Save Erasure."),
+                io.Image.Output(display_name="loss_curve", tooltip="The losses per update."),
+            ],
+            hidden=[io.Hidden.unique_id],
+        )
+
+    @classmethod
+    def execute(cls, model, clip, concept, latent_source, sample_size, sample_count, sample_steps,
+                method, iterations, lr, parameters, parameter_pattern, schedule, preservation,
+                anchor_steps, anchor_lr, anchor_loss, anchor_bound, accumulate_gradients, seed,
+                anchor=None, latent=None) -> io.NodeOutput:
+        config = UnlearnConfig(
+            method=method, steps=iterations, lr=lr, preservation=preservation,
+            parameters=parameter_spec(parameters, parameter_pattern), schedule=schedule,
+            anchor=training.anchor_config(anchor_steps, anchor_lr, anchor_loss, anchor_bound),
+            latents=training.latent_config(latent, latent_source, sample_count, sample_steps),
+            seed=seed, accumulate_grads=accumulate_gradients)
+        with bridge.training_mode():
+            denoiser, cc, latent_kwargs = training.prepare(model, clip, concept, latent, sample_size)
+            progress = bridge.Progress(total_reports(config), cls.hidden.unique_id)
+            result = bridge.run_cancellable(lambda: unlearn(
+                denoiser, cc, config, anchor=anchor if method == "adversarial" else None,
+                on_step=progress, should_cancel=bridge.should_cancel, **latent_kwargs))
+            erasure = result.erasure
+            erasure.tensors = {k: v.detach().to(model.offload_device) for k, v in erasure.tensors.items()}
+            curve = loss_curve(result.history)
+        erased = bridge.with_erasure(model, erasure.tensors)
+        erased.model_options.setdefault("advanchor", []).append(dict(erasure.metadata))
+        return io.NodeOutput(erased, erasure, curve)

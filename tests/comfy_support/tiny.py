@@ -1,0 +1,76 @@
+"""Tiny, seeded, real ComfyUI models: an SD1.5-layout UNet, a 2-layer CLIP-L, a TAESD VAE.
+
+Built exactly as ComfyUI builds loaded models (supported_models.SD15 → BaseModel →
+ModelPatcher, comfy.sd.CLIP, comfy.sd.VAE) and, like CheckpointLoaderSimple's, created under
+inference mode, so the pack meets the same inference tensors it meets in a real graph.
+ComfyUI's layers start as torch.empty: every weight is initialised here from a seed.
+"""
+from __future__ import annotations
+
+import torch
+
+UNET_SMALL = dict(
+    in_channels=4, out_channels=4, model_channels=32, num_res_blocks=[1], channel_mult=[1],
+    transformer_depth=[1], transformer_depth_output=[1, 1], transformer_depth_middle=1,
+    use_linear_in_transformer=False, context_dim=768, adm_in_channels=None,
+    use_temporal_attention=False, image_size=32, use_spatial_transformer=True, legacy=False,
+    num_heads=8, num_head_channels=-1,
+)
+CLIP_SMALL = {"num_hidden_layers": 2, "intermediate_size": 256}
+
+
+@torch.inference_mode()
+def init_weights(module: torch.nn.Module, seed: int) -> None:
+    """Fan-in scaled normal matrices, unit norm scales, small biases; zero-init-free so every
+    parameter (including ComfyUI's zero-initialised output convs) carries signal."""
+    g = torch.Generator().manual_seed(seed)
+    for name, p in module.named_parameters():
+        if p.dim() >= 2:
+            p.copy_(torch.randn(p.shape, generator=g) / max(1, p[0].numel()) ** 0.5)
+        elif name.endswith("weight") or name.endswith("scale"):
+            p.copy_(1.0 + 0.05 * torch.randn(p.shape, generator=g))
+        elif p.numel() == 1:
+            continue
+        else:
+            p.copy_(0.02 * torch.randn(p.shape, generator=g))
+
+
+def sd15_config(unet_config: dict | None = None):
+    import comfy.supported_models
+
+    return comfy.supported_models.SD15(dict(unet_config or UNET_SMALL))
+
+
+@torch.inference_mode()
+def tiny_model(seed: int = 0, unet_config: dict | None = None):
+    """A ModelPatcher around a seeded SD1.5-layout BaseModel (ε-prediction, 1000 steps)."""
+    import comfy.model_management as mm
+    import comfy.model_patcher
+
+    config = sd15_config(unet_config)
+    base = config.get_model({})
+    init_weights(base.diffusion_model, seed)
+    base.eval()
+    return comfy.model_patcher.ModelPatcher(base, load_device=mm.get_torch_device(),
+                                            offload_device=mm.unet_offload_device())
+
+
+@torch.inference_mode()
+def tiny_clip(seed: int = 1, model_config: dict | None = None):
+    """ComfyUI's SD1.5 CLIP with a reduced CLIP-L (ComfyUI's real tokenizer)."""
+    import comfy.sd
+
+    target = sd15_config().clip_target({})
+    clip = comfy.sd.CLIP(target, model_options={"clip_l_model_config": dict(model_config or CLIP_SMALL)})
+    init_weights(clip.cond_stage_model, seed)
+    return clip
+
+
+@torch.inference_mode()
+def tiny_vae(seed: int = 2):
+    import comfy.sd
+    import comfy.taesd.taesd
+
+    taesd = comfy.taesd.taesd.TAESD(latent_channels=4)
+    init_weights(taesd, seed)
+    return comfy.sd.VAE(sd={k: v.clone() for k, v in taesd.state_dict().items()})
