@@ -1,0 +1,307 @@
+"""Every node in process, on a tiny seeded SD1.5-layout model, as ComfyUI's executor runs it."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+from comfy_support.inprocess import effective_unet_state, run_node, unet_state
+from safetensors import safe_open
+
+FAST = dict(iterations=4, anchor_steps=2, latent_source="noise", sample_size=64, lr=1e-3, seed=3)
+
+
+@pytest.fixture(scope="module")
+def n(pack):
+    from advanchor_pack.nodes import anchor, concept, files, unlearn
+
+    return dict(concept=concept.ConceptNode, anchor=anchor.SearchAnchorNode,
+                unlearn=unlearn.UnlearnNode, ckpt=files.SaveErasedCheckpointNode,
+                save=files.SaveErasureNode, apply=files.ApplyErasureNode)
+
+
+@pytest.fixture(scope="module")
+def errors(pack):
+    from advanchor_pack.advanchor_core import errors
+
+    return errors
+
+
+@pytest.fixture(scope="module")
+def concept(n):
+    return run_node(n["concept"], concept="Van Gogh")[0]
+
+
+@pytest.fixture(scope="module")
+def erased(n, tiny, concept):
+    """One Unlearn run shared by the tests that inspect its outputs; input state captured."""
+    model = tiny["model"]
+    before = {"weights": unet_state(model), "patches": dict(model.patches),
+              "uuid": model.patches_uuid, "options": json.dumps(model.model_options, default=str)}
+    out_model, erasure, curve = run_node(n["unlearn"], model=model, clip=tiny["clip"],
+                                         concept=concept, **FAST)
+    return dict(before=before, model=out_model, erasure=erasure, curve=curve)
+
+
+def assert_untouched(model, before):
+    after = unet_state(model)
+    assert before["weights"].keys() == after.keys()
+    changed = [k for k in after if not torch.equal(before["weights"][k], after[k])]
+    assert not changed, f"input weights changed: {changed[:3]}"
+    assert model.patches == before["patches"] and model.patches_uuid == before["uuid"]
+    assert json.dumps(model.model_options, default=str) == before["options"]
+
+
+def eps(model, clip, prompt, seed=0):
+    """The model's ε for `prompt` at a fixed (x_t, t), as sampling would see it."""
+    from advanchor_pack.nodes import comfy_bridge as bridge
+
+    den = bridge.ComfyDenoiser(model).prepare()
+    cond = bridge.ComfyTextEncoder(clip).encode([prompt])
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn((2, 4, 8, 8), generator=g)
+    t = torch.tensor([300, 700])
+    with torch.inference_mode():
+        return den(x, t, cond.expand(2, -1, -1))
+
+
+# --- Concept ---------------------------------------------------------------------------
+def test_concept_defaults_are_the_reference(concept):
+    assert concept.prompt == "Van Gogh painting"
+    assert concept.anchor_text == "Van Gogh's painting"
+    assert concept.superclass == "painting" and concept.use_concept_term and not concept.attributes
+
+
+def test_concept_nudity_preset_has_reference_attributes(n):
+    (c,) = run_node(n["concept"], concept="nudity", preset="nudity (reference)",
+                    attributes="tattoos: 0.5")
+    assert len(c.attributes) == 9 and c.attributes[0] == ("FEMALE BREAST EXPOSED", 0.2454)
+    assert c.attributes[-1] == ("tattoos", 0.5) and c.prompt == "nudity"
+
+
+@pytest.mark.parametrize("inputs,message", [
+    (dict(concept="   "), "concept is empty"),
+    (dict(concept="x", preset="fancy"), "preset 'fancy' is unknown"),
+    (dict(concept="x", attributes="swirls: lots"), "not a number"),
+    (dict(concept="x", anchor_template="a painting"), "has no '{}'"),
+])
+def test_concept_bad_input_says_what_to_change(n, errors, inputs, message):
+    with pytest.raises(errors.AdvAnchorError, match=message):
+        run_node(n["concept"], **inputs)
+
+
+# --- Search Anchor -----------------------------------------------------------------------
+def test_search_anchor_perturbs_only_the_concept_tokens(n, tiny, concept):
+    from advanchor_pack.nodes import comfy_bridge as bridge
+
+    model = tiny["model"]
+    before = {"weights": unet_state(model), "patches": dict(model.patches),
+              "uuid": model.patches_uuid, "options": json.dumps(model.model_options, default=str)}
+    state, conditioning = run_node(n["anchor"], model=model, clip=tiny["clip"], concept=concept,
+                                   draws=2, steps=3, lr=1e-2, latent_source="noise", sample_size=64)
+    assert_untouched(model, before)
+    cond, extra = conditioning[0]
+    assert cond.shape == (1, 77, 768) and "pooled_output" in extra
+    base = bridge.ComfyTextEncoder(tiny["clip"]).encode([concept.anchor_text])
+    moved = (cond - base).abs().amax(dim=-1)[0].nonzero().flatten().tolist()
+    enc = bridge.ComfyTextEncoder(tiny["clip"])
+    assert moved == enc.token_positions(concept.anchor_text, "Van Gogh") == state.positions
+    ids = enc._ids(concept.anchor_text)
+    assert moved[0] == 1 and ids[moved[-1] + 1] == enc._ids("'s")[1]   # right after BOS, before 's
+
+
+# --- Unlearn ------------------------------------------------------------------------------
+def test_unlearn_leaves_the_input_model_bit_identical(erased, tiny):
+    assert_untouched(tiny["model"], erased["before"])
+    # and sampling with the input after the erased clone was loaded sees the original weights
+    effective_unet_state(erased["model"])
+    assert effective_unet_state(tiny["model"]).keys() == erased["before"]["weights"].keys()
+    after = effective_unet_state(tiny["model"])
+    assert all(torch.equal(after[k], v) for k, v in erased["before"]["weights"].items())
+
+
+def test_unlearn_changes_exactly_the_preset_parameters(erased, tiny):
+    original = effective_unet_state(tiny["model"])
+    patched = effective_unet_state(erased["model"])
+    differ = {k for k in original if not torch.equal(original[k], patched[k])}
+    assert differ and all(".attn2." in k for k in differ)
+    assert set(erased["erasure"].tensors) == {k for k in original if ".attn2." in k}
+    effective_unet_state(tiny["model"])
+
+
+def test_unlearn_moves_the_concept_prediction(erased, tiny, concept):
+    before = eps(tiny["model"], tiny["clip"], concept.prompt)
+    after = eps(erased["model"], tiny["clip"], concept.prompt)
+    assert torch.isfinite(after).all()
+    assert (after - before).norm() > 1e-3 * before.norm()
+    sup_before = eps(tiny["model"], tiny["clip"], concept.superclass)
+    sup_after = eps(erased["model"], tiny["clip"], concept.superclass)
+    # preservation: the superclass moves less than the concept
+    assert (sup_after - sup_before).norm() < (after - before).norm()
+
+
+def test_unlearn_outputs_a_loss_curve_and_metadata(erased):
+    curve = erased["curve"]
+    assert curve.shape[0] == 1 and curve.shape[-1] == 3 and curve.dtype == torch.float32
+    assert 0 <= curve.min() and curve.max() <= 1 and curve.std() > 0
+    meta = erased["erasure"].metadata
+    assert json.loads(meta["concepts"]) == ["Van Gogh"]
+    assert erased["model"].model_options["advanchor"][0]["concepts"] == meta["concepts"]
+
+
+def test_unlearn_kv_preset_touches_only_keys_and_values(n, tiny, concept):
+    out, erasure, _ = run_node(n["unlearn"], model=tiny["model"], clip=tiny["clip"], concept=concept,
+                               parameters="xattn-kv", method="fixed", **(FAST | dict(iterations=2)))
+    assert erasure.tensors and all(".attn2.to_k." in k or ".attn2.to_v." in k for k in erasure.tensors)
+    original = effective_unet_state(tiny["model"])
+    patched = effective_unet_state(out)
+    differ = {k for k in original if not torch.equal(original[k], patched[k])}
+    assert differ == set(erasure.tensors)
+
+
+def test_unlearn_with_latent_and_anchor_from_search(n, tiny, concept):
+    state, _ = run_node(n["anchor"], model=tiny["model"], clip=tiny["clip"], concept=concept,
+                        draws=1, steps=2, latent_source="noise", sample_size=64)
+    latent = {"samples": torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(5))}
+    _, erasure, _ = run_node(n["unlearn"], model=tiny["model"], clip=tiny["clip"], concept=concept,
+                             anchor=state, latent=latent, schedule="sequential",
+                             **(FAST | dict(iterations=2)))
+    settings = json.loads(erasure.metadata["settings"])
+    assert settings["config"]["latents"]["source"] == "supplied"
+
+
+@pytest.mark.parametrize("inputs,message", [
+    (dict(parameters="custom pattern", parameter_pattern="no_such_layer"), "matches no parameter"),
+    (dict(parameters="everything"), "parameter preset 'everything' is unknown"),
+    (dict(lr=0.0), "lr is 0.0"),
+])
+def test_unlearn_bad_input_says_what_to_change(n, tiny, concept, errors, inputs, message):
+    with pytest.raises(errors.AdvAnchorError, match=message):
+        run_node(n["unlearn"], model=tiny["model"], clip=tiny["clip"], concept=concept,
+                 **(FAST | inputs))
+
+
+def test_unlearn_non_finite_loss_stops_with_an_error(n, tiny, concept, errors):
+    with pytest.raises(errors.AdvAnchorError, match="not finite"):
+        run_node(n["unlearn"], model=tiny["model"], clip=tiny["clip"], concept=concept,
+                 **(FAST | dict(lr=1e30, anchor_lr=1e30, iterations=6)))
+
+
+def test_cancel_stops_within_one_update_and_returns_nothing(n, tiny, concept, monkeypatch):
+    import comfy.model_management as mm
+    from advanchor_pack.nodes import comfy_bridge as bridge
+
+    ticks = []
+    original = bridge.Progress.__call__
+
+    def tick(self, report):
+        original(self, report)
+        ticks.append(report.step)
+        if len(ticks) == 1:
+            mm.interrupt_current_processing(True)   # what /interrupt does
+
+    monkeypatch.setattr(bridge.Progress, "__call__", tick)
+    with pytest.raises(mm.InterruptProcessingException):
+        run_node(n["unlearn"], model=tiny["model"], clip=tiny["clip"], concept=concept,
+                 **(FAST | dict(iterations=20)))
+    assert ticks == [1]
+    assert not mm.processing_interrupted()   # the flag is consumed, the next prompt runs
+
+
+# --- files ------------------------------------------------------------------------------------
+def test_save_erasure_then_apply_reproduces_the_erased_model(n, erased, tiny, output_dir):
+    (path,) = run_node(n["save"], erasure=erased["erasure"], filename_prefix="tests/diff")
+    full = os.path.join(output_dir, path)
+    assert path.startswith(os.path.join("erasures", "tests")) and os.path.isfile(full)
+    assert not [f for f in os.listdir(os.path.dirname(full)) if f.endswith(".tmp")]
+    with safe_open(full, "pt") as f:
+        assert set(f.keys()) == set(erased["erasure"].tensors)
+        assert json.loads(f.metadata()["concepts"]) == ["Van Gogh"]
+    name = os.path.relpath(path, "erasures")
+    from advanchor_pack.nodes import files
+
+    assert name in files.erasure_files()
+    (applied,) = run_node(n["apply"], model=tiny["model"], erasure_file=name, strength=1.0)
+    want, got = effective_unet_state(erased["model"]), effective_unet_state(applied)
+    assert all(torch.equal(want[k], got[k]) for k in want)
+    (none,) = run_node(n["apply"], model=tiny["model"], erasure_file=name, strength=0.0)
+    orig, got0 = erased["before"]["weights"], effective_unet_state(none)
+    assert all(torch.allclose(orig[k], got0[k], atol=0, rtol=0) for k in orig)
+    assert_untouched(tiny["model"], erased["before"] | {"weights": effective_unet_state(tiny["model"])})
+
+
+def test_apply_erasure_refuses_a_mismatched_model(n, erased, tiny, errors, output_dir):
+    from comfy_support import tiny as t
+
+    (path,) = run_node(n["save"], erasure=erased["erasure"], filename_prefix="mismatch")
+    other = t.tiny_model(0, dict(t.UNET_SMALL, model_channels=64))
+    with pytest.raises(errors.AdvAnchorError, match="does not fit|does not have|shape"):
+        run_node(n["apply"], model=other, erasure_file=os.path.relpath(path, "erasures"))
+
+
+def test_lora_from_save_erasure_loads_with_comfyui_lora_loader(n, erased, tiny, output_dir):
+    import folder_paths
+    import nodes as comfy_nodes
+
+    (path,) = run_node(n["save"], erasure=erased["erasure"], format="LoRA", rank=768,
+                       filename_prefix="lora_full")
+    assert path.startswith("loras")
+    folder_paths.add_model_folder_path("loras", os.path.join(output_dir, "loras"))
+    with torch.inference_mode():
+        lora_model, _ = comfy_nodes.LoraLoader().load_lora(
+            tiny["model"], tiny["clip"], os.path.relpath(path, "loras"), 1.0, 0.0)
+    want = effective_unet_state(erased["model"])
+    got = effective_unet_state(lora_model)
+    for k in want:
+        assert torch.allclose(want[k], got[k], atol=1e-5), k
+    a, b = eps(erased["model"], tiny["clip"], "Van Gogh painting"), eps(lora_model, tiny["clip"], "Van Gogh painting")
+    assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_save_erased_checkpoint_writes_the_erased_weights(n, erased, tiny, output_dir):
+    (path,) = run_node(n["ckpt"], model=erased["model"], clip=tiny["clip"], vae=tiny["vae"],
+                       filename_prefix="erased/tiny")
+    full = os.path.join(output_dir, path)
+    assert path.startswith(os.path.join("checkpoints", "erased")) and os.path.isfile(full)
+    want = effective_unet_state(erased["model"])
+    with safe_open(full, "pt") as f:
+        meta = f.metadata()
+        for k, v in want.items():
+            assert torch.equal(f.get_tensor("model.diffusion_model." + k), v), k
+        assert any(k.startswith("cond_stage_model.") for k in f.keys())
+        assert any(k.startswith("first_stage_model.") or "taesd" in k for k in f.keys())
+    assert json.loads(json.loads(meta["advanchor.erasures"])[0]["concepts"]) == ["Van Gogh"]
+    effective_unet_state(tiny["model"])
+    assert_untouched(tiny["model"], erased["before"])
+
+
+@pytest.mark.parametrize("prefix", ["../escape", "a/../../escape", "/abs/escape", "", "..\\x"])
+def test_filename_prefix_cannot_leave_the_output_folder(n, erased, tiny, errors, output_dir, prefix):
+    before = sorted(p for p, _, fs in os.walk(output_dir) for _ in fs)
+    with pytest.raises(errors.AdvAnchorError, match="filename_prefix"):
+        run_node(n["save"], erasure=erased["erasure"], filename_prefix=prefix)
+    with pytest.raises(errors.AdvAnchorError, match="filename_prefix"):
+        run_node(n["ckpt"], model=erased["model"], clip=tiny["clip"], vae=tiny["vae"],
+                 filename_prefix=prefix)
+    assert sorted(p for p, _, fs in os.walk(output_dir) for _ in fs) == before
+    assert not os.path.exists(os.path.join(os.path.dirname(str(output_dir)), "escape"))
+
+
+def test_apply_erasure_reads_only_safetensors(n, tiny, errors, output_dir):
+    folder = os.path.join(output_dir, "erasures")
+    os.makedirs(folder, exist_ok=True)
+    torch.save({"x": torch.zeros(1)}, os.path.join(folder, "evil.pt"))
+    from advanchor_pack.nodes import files
+
+    assert "evil.pt" not in files.erasure_files()
+    with pytest.raises(errors.AdvAnchorError, match="safetensors"):
+        run_node(n["apply"], model=tiny["model"], erasure_file="evil.pt")
+
+
+def test_schemas_have_tooltips_and_category(n):
+    for cls in n.values():
+        schema = cls.GET_SCHEMA()
+        assert schema.category == "AdvAnchor"
+        missing = [i.id for i in schema.inputs if not i.tooltip]
+        assert not missing, f"{schema.node_id}: inputs without tooltip {missing}"
