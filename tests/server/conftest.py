@@ -1,0 +1,29 @@
+"""One headless ComfyUI per test session, with the pack linked into custom_nodes/ and a
+generated thin SD1.5 checkpoint (never committed)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SUPPORT = Path(__file__).resolve().parents[1] / "comfy_support"
+sys.path.insert(0, str(SUPPORT.parent))
+THIN = "thin_sd15.safetensors"
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    from comfy_support.comfy_server import ComfyServer
+
+    work = tmp_path_factory.mktemp("comfy_server")
+    srv = ComfyServer(work, threads=int(os.environ.get("ADVANCHOR_TEST_THREADS", "1")))
+    srv.prepare()
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    subprocess.run([sys.executable, str(SUPPORT / "checkpoint.py"), str(srv.checkpoints / THIN)],
+                   check=True, env=env, capture_output=True)
+    srv.start()
+    yield srv
+    srv.stop()
