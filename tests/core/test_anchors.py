@@ -1,0 +1,47 @@
+import torch
+
+from advanchor_core.anchors import AnchorConfig, adversarial_loss, project
+from advanchor_core.latents import LatentConfig
+from advanchor_core.unlearn import UnlearnConfig, search_anchor
+
+from .tiny_models import LATENT
+
+
+def search(denoiser, cc, draws=1, **anchor):
+    cfg = UnlearnConfig(anchor=AnchorConfig(**anchor), latents=LatentConfig(source="noise"), seed=3)
+    return search_anchor(denoiser, cc, cfg, draws=draws, latent_shape=LATENT)
+
+
+def test_adversarial_loss_is_a_weighted_alignment():
+    a = torch.tensor([[1.0, 2.0]])
+    p = torch.tensor([[[1.0, 1.0]], [[2.0, 0.0]]])
+    w = torch.tensor([1.0, 0.5])
+    assert adversarial_loss(a, p, w, None, "adv1", True).item() == (1.5 + 0.5 * 1.0) / 2
+    s = torch.tensor([[1.0, 1.0]])  # centred on s, the first target vanishes
+    assert adversarial_loss(a, p, w, s, "adv2", False).item() == 0.5 * ((0 * 1 + 1 * -1) / 2)
+
+
+def test_projection_caps_each_token_relative_to_its_norm():
+    delta = torch.tensor([[3.0, 4.0], [0.1, 0.0]])
+    out = project(delta, torch.tensor([2.0, 2.0]), 0.5)
+    assert torch.allclose(out.norm(dim=-1), torch.tensor([1.0, 0.1]))
+
+
+def test_anchor_loss_falls(denoiser, conditioning):
+    _, hist = search(denoiser, conditioning, loss="adv2", steps=15, lr=0.05, early_stop=False)
+    first_eps_loss = search(denoiser, conditioning, loss="adv2", steps=1, lr=1e-9)[1][0].losses["adv"]
+    assert hist[-1].losses["adv"] < first_eps_loss
+
+
+def test_anchor_search_stops_early_once_negative(denoiser, conditioning):
+    _, hist = search(denoiser, conditioning, loss="adv2", steps=200, lr=0.5)
+    assert hist[-1].losses["adv"] < 0
+    assert hist[-1].losses["anchor_steps"] < 200
+
+
+def test_anchor_stays_in_its_bound_and_on_the_concept_tokens(denoiser, conditioning):
+    state, _ = search(denoiser, conditioning, draws=2, loss="adv2", steps=20, lr=1.0, bound=0.3)
+    assert (state.relative_norms() <= 0.3 + 1e-5).all()
+    assert (state.relative_norms() > 0.1).all()  # it did move, up to the bound
+    changed = (state.conditioning() != conditioning.anchor_base).any(-1)[0]
+    assert changed.nonzero().flatten().tolist() == conditioning.anchor_positions
