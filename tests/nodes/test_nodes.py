@@ -125,7 +125,7 @@ def test_unlearn_changes_exactly_the_preset_parameters(erased, tiny):
     original = effective_unet_state(tiny["model"])
     patched = effective_unet_state(erased["model"])
     differ = {k for k in original if not torch.equal(original[k], patched[k])}
-    assert differ and all(".attn2." in k for k in differ)
+    assert differ == set(erased["erasure"].tensors) and all(".attn2." in k for k in differ)
     assert set(erased["erasure"].tensors) == {k for k in original if ".attn2." in k}
     effective_unet_state(tiny["model"])
 
@@ -202,11 +202,50 @@ def test_cancel_stops_within_one_update_and_returns_nothing(n, tiny, concept, mo
             mm.interrupt_current_processing(True)   # what /interrupt does
 
     monkeypatch.setattr(bridge.Progress, "__call__", tick)
-    with pytest.raises(mm.InterruptProcessingException):
-        run_node(n["unlearn"], model=tiny["model"], clip=tiny["clip"], concept=concept,
-                 **(FAST | dict(iterations=20)))
+    try:
+        with pytest.raises(mm.InterruptProcessingException):
+            run_node(n["unlearn"], model=tiny["model"], clip=tiny["clip"], concept=concept,
+                     **(FAST | dict(iterations=20)))
+    finally:
+        flag = mm.processing_interrupted()
+        mm.interrupt_current_processing(False)
+    assert not flag   # the flag is consumed, the next prompt runs
     assert ticks == [1]
-    assert not mm.processing_interrupted()   # the flag is consumed, the next prompt runs
+
+
+def test_unlearn_on_latents_sampled_from_the_model(n, tiny, concept):
+    _, erasure, _ = run_node(n["unlearn"], model=tiny["model"], clip=tiny["clip"], concept=concept,
+                             **(FAST | dict(latent_source="sampled", sample_count=1, sample_steps=2,
+                                            iterations=2)))
+    assert json.loads(erasure.metadata["settings"])["config"]["latents"]["source"] == "sampled"
+    assert all(torch.isfinite(v).all() and v.abs().sum() > 0 for v in erasure.tensors.values())
+
+
+@pytest.mark.parametrize("model_type", ["EPS", "V_PREDICTION"])
+def test_bridge_epsilon_agrees_with_comfyui_own_denoising(pack, comfy, model_type):
+    """ε from the bridge, turned into x0 with the core's schedule, equals ComfyUI's apply_model
+    (which scales inputs by σ and converts ε/v itself) at the same timestep."""
+    import comfy.model_base
+    import comfy.model_management as mm
+    import comfy.model_patcher
+    from advanchor_pack.nodes import comfy_bridge as bridge
+    from comfy_support import tiny as t
+
+    with torch.inference_mode():
+        base = comfy.model_base.BaseModel(t.sd15_config(), getattr(comfy.model_base.ModelType, model_type))
+        t.init_weights(base.diffusion_model, 4)
+        patcher = comfy.model_patcher.ModelPatcher(base, mm.get_torch_device(), mm.unet_offload_device())
+    den = bridge.ComfyDenoiser(patcher).prepare()
+    assert den.prediction == ("v" if model_type == "V_PREDICTION" else "eps")
+    g = torch.Generator().manual_seed(0)
+    x_t, cond = torch.randn((3, 4, 8, 8), generator=g), torch.randn((3, 77, 768), generator=g)
+    steps = torch.tensor([50, 500, 950])
+    with torch.inference_mode():
+        x0_core = den.schedule.x0_from_eps(x_t, steps, den(x_t, steps, cond))
+        sigma = base.model_sampling.sigma(steps.float())
+        abar = den.schedule.alphas_cumprod[steps].reshape(-1, 1, 1, 1)
+        x0_comfy = base.apply_model(x_t / abar.sqrt(), sigma, c_crossattn=cond)
+    assert torch.allclose(x0_core, x0_comfy, atol=1e-3, rtol=1e-3)
 
 
 # --- files ------------------------------------------------------------------------------------

@@ -39,9 +39,8 @@ def test_object_info_lists_every_node(server):
         assert info[node_id]["category"] == "AdvAnchor"
         for section in ("required", "optional"):
             for name, spec in info[node_id]["input"].get(section, {}).items():
-                assert spec[1].get("tooltip") if len(spec) > 1 else False, (node_id, name)
-    assert "IMPORT FAILED" not in server.log_text().split("Import times for custom nodes")[-1] \
-        or "ComfyUI-AdvAnchor" not in [l for l in server.log_text().splitlines() if "IMPORT FAILED" in l]
+                assert len(spec) > 1 and spec[1].get("tooltip"), (node_id, name)
+    assert "ComfyUI-AdvAnchor" in server.log_text()   # loaded from custom_nodes/
     assert not [l for l in server.log_text().splitlines() if "IMPORT FAILED" in l and "AdvAnchor" in l]
 
 
@@ -90,7 +89,7 @@ def test_saved_checkpoint_differs_only_in_the_preset_tensors_and_reloads(server,
              "7": {"class_type": "SaveImage", "inputs": {"images": ["6", 0], "filename_prefix": "reload"}}}
     entry = server.run(graph)
     assert succeeded(entry), error_text(entry)
-    assert "model_type EPS" in server.log_text() and "SD15" in server.log_text() or True
+    assert "model_type EPS" in server.log_text()
 
 
 def test_lora_from_save_erasure_reproduces_the_erased_model(server):
@@ -221,15 +220,54 @@ def test_filename_prefix_with_dotdot_is_an_error_and_writes_nothing(server, pref
 
 def test_apply_erasure_from_the_saved_diff(server, pipeline):
     diff = saved_files(pipeline, "12")[0]
-    name = os.path.join(os.path.relpath(diff["subfolder"], "erasures"), diff["filename"]).lstrip("./")
-    info = server.get("/object_info/AdvAnchorApplyErasure")
-    assert name in info["AdvAnchorApplyErasure"]["input"]["required"]["erasure_file"][1]["options"] \
-        or name in info["AdvAnchorApplyErasure"]["input"]["required"]["erasure_file"][0]
-    graph = {"1": graphs.loader(),
-             "2": {"class_type": "AdvAnchorApplyErasure", "inputs": {
-                 "model": ["1", 0], "erasure_file": name, "strength": 0.5}},
-             "3": graphs.encode(["1", 1], "Van Gogh painting"), "4": graphs.encode(["1", 1], ""),
-             "5": graphs.empty_latent(), "6": graphs.sample(["2", 0], ["3", 0], ["4", 0], ["5", 0]),
-             "7": {"class_type": "SaveLatent", "inputs": {"samples": ["6", 0], "filename_prefix": "latents/applied"}}}
-    entry = server.run(graph)
-    assert succeeded(entry), error_text(entry)
+    name = os.path.relpath(os.path.join(diff["subfolder"], diff["filename"]), "erasures")
+    info = server.get("/object_info/AdvAnchorApplyErasure")["AdvAnchorApplyErasure"]
+    assert name in info["input"]["required"]["erasure_file"][1]["options"]
+
+    def latent(strength, prefix):
+        graph = {"1": graphs.loader(),
+                 "2": {"class_type": "AdvAnchorApplyErasure", "inputs": {
+                     "model": ["1", 0], "erasure_file": name, "strength": strength}},
+                 "3": graphs.encode(["1", 1], "Van Gogh painting"), "4": graphs.encode(["1", 1], ""),
+                 "5": graphs.empty_latent(), "6": graphs.sample(["2", 0], ["3", 0], ["4", 0], ["5", 0]),
+                 "7": {"class_type": "SaveLatent", "inputs": {"samples": ["6", 0],
+                                                              "filename_prefix": "latents/" + prefix}}}
+        entry = server.run(graph)
+        assert succeeded(entry), error_text(entry)
+        [path] = sorted((server.output / "latents").glob(prefix + "_*.latent"))[-1:]
+        with safe_open(str(path), "pt") as f:
+            return f.get_tensor("latent_tensor").float()
+
+    plain = {"1": graphs.loader(), "3": graphs.encode(["1", 1], "Van Gogh painting"),
+             "4": graphs.encode(["1", 1], ""), "5": graphs.empty_latent(),
+             "6": graphs.sample(["1", 0], ["3", 0], ["4", 0], ["5", 0]),
+             "7": {"class_type": "SaveLatent", "inputs": {"samples": ["6", 0],
+                                                          "filename_prefix": "latents/plain"}}}
+    assert succeeded(server.run(plain))
+    [path] = sorted((server.output / "latents").glob("plain_*.latent"))[-1:]
+    with safe_open(str(path), "pt") as f:
+        original = f.get_tensor("latent_tensor").float()
+    assert torch.equal(latent(0.0, "strength0"), original)
+    assert not torch.equal(latent(1.0, "strength1"), original)
+
+
+def test_repeated_runs_do_not_grow_memory(server):
+    """Several erasures in one server (different seeds, so nothing is served from the cache)."""
+    import psutil
+
+    proc = psutil.Process(server.proc.pid)
+    rss = []
+    for seed in range(6):
+        graph = {"1": graphs.loader(), "2": graphs.concept(text="Monet"),
+                 "4": graphs.unlearn(["1", 0], ["1", 1], ["2", 0], iterations=2, seed=100 + seed),
+                 "5": graphs.encode(["1", 1], "Monet painting"), "6": graphs.encode(["1", 1], ""),
+                 "7": graphs.empty_latent(), "8": graphs.sample(["4", 0], ["5", 0], ["6", 0], ["7", 0]),
+                 "9": {"class_type": "PreviewImage", "inputs": {"images": ["4", 2]}},
+                 "10": {"class_type": "SaveLatent", "inputs": {"samples": ["8", 0],
+                                                               "filename_prefix": "latents/repeat"}}}
+        entry = server.run(graph)
+        assert succeeded(entry), error_text(entry)
+        rss.append(proc.memory_info().rss / 2**20)
+    print("RSS MiB per run", [round(r) for r in rss])
+    growth = rss[-1] - rss[1]
+    assert growth < 64, f"RSS MiB per run: {[round(r) for r in rss]}"
