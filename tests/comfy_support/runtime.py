@@ -6,8 +6,11 @@ PyPI wheel does not load beside the CPU torch wheel the tests use.
 """
 from __future__ import annotations
 
+import functools
+import importlib.machinery
 import importlib.util
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -27,13 +30,18 @@ def comfyui_dir() -> Path:
     return Path(spec.origin).resolve().parent / "_comfyui"
 
 
+@functools.cache
 def needs_torchvision_stub() -> bool:
-    try:
-        import torchvision  # noqa: F401
-    except Exception:
-        sys.modules.pop("torchvision", None)
+    """True unless a real torchvision imports beside this torch (checked without importing it
+    here: a failed import leaves half-registered operators behind)."""
+    loaded = sys.modules.get("torchvision")
+    if loaded is not None:
+        return Path(getattr(loaded, "__file__", "") or "").resolve().is_relative_to(STUBS)
+    path = [p for p in sys.path if Path(p or ".").resolve() != STUBS]
+    if importlib.machinery.PathFinder.find_spec("torchvision", path) is None:
         return True
-    return False
+    probe = subprocess.run([sys.executable, "-c", "import torchvision"], capture_output=True)
+    return probe.returncode != 0
 
 
 def python_path_entries() -> list[str]:
