@@ -1,0 +1,70 @@
+"""Image grids and loss curves for the demo and the benchmark (matplotlib, Agg, PNG)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from torch import Tensor  # noqa: E402
+
+from ..unlearn import StepReport  # noqa: E402
+from .data import to_uint8  # noqa: E402
+
+
+def strip(images: Tensor, scale: int = 4, gap: int = 2) -> np.ndarray:
+    """A row of images, upscaled (nearest) with a gap between them, HWC uint8."""
+    imgs = [np.kron(im, np.ones((scale, scale, 1), np.uint8)) for im in to_uint8(images)]
+    pad = np.full((imgs[0].shape[0], gap, 3), 255, np.uint8)
+    row = [x for im in imgs for x in (im, pad)][:-1]
+    return np.concatenate(row, axis=1)
+
+
+def image_grid(rows: Sequence[tuple[str, Tensor]], path: Path, title: str = "") -> Path:
+    """One labelled row per (label, images); all rows the same number of images."""
+    fig_h = 0.62 * len(rows) + (0.4 if title else 0.1)
+    width = rows[0][1].shape[0]
+    fig, axes = plt.subplots(len(rows), 1, figsize=(2.6 + 0.7 * width, fig_h), squeeze=False)
+    for ax, (label, images) in zip(axes[:, 0], rows):
+        ax.imshow(strip(images), interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+        for side in ax.spines.values():
+            side.set_visible(False)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def loss_curve(history: Sequence[StepReport], path: Path, title: str = "") -> Path:
+    """Erase loss, preservation loss and (if present) the adversarial anchor loss per update."""
+    steps = [r.step for r in history if r.phase == "unlearn"]
+    series = {k: [r.losses.get(k, np.nan) for r in history if r.phase == "unlearn"]
+              for k in ("erase", "preserve", "adv")}
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    ax.plot(steps, series["erase"], label="erase ‖ε_θ(c_u) − target‖²")
+    ax.plot(steps, series["preserve"], label="preserve ‖ε_θ(c_s) − ε*(c_s)‖²")
+    ax.set_xlabel("update")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    if not np.all(np.isnan(series["adv"])):
+        ax2 = ax.twinx()
+        ax2.plot(steps, series["adv"], color="tab:red", alpha=0.6, label="anchor L_adv")
+        ax2.set_ylabel("L_adv", color="tab:red")
+        ax2.legend(loc="upper right", fontsize=7)
+    ax.legend(loc="lower left", fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
