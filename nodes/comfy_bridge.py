@@ -28,6 +28,7 @@ import comfy.model_management
 import comfy.model_sampling
 import comfy.utils
 
+from ..advanchor_core.delta_files import check_compatible
 from ..advanchor_core.errors import AdvAnchorError, Cancelled
 from ..advanchor_core.schedule import NoiseSchedule
 from ..advanchor_core.text import check_phrase_in, subsequence_positions
@@ -55,14 +56,14 @@ def model_schedule(patcher) -> tuple[NoiseSchedule, str]:
     if not isinstance(sampling, comfy.model_sampling.ModelSamplingDiscrete) or \
             isinstance(sampling, comfy.model_sampling.StableCascadeSampling):
         raise AdvAnchorError(
-            f"this MODEL samples with {type(sampling).__mro__[1].__name__}; AdvAnchor supports "
-            "UNet models with a discrete noise schedule (SD1.x, SD2.x, SDXL): load one of those")
+            f"this MODEL samples with {type(sampling).__bases__[0].__name__}; AdvAnchor supports "
+            "UNet models with a discrete noise schedule (SD1.x, SD2.x): load one of those")
     if isinstance(sampling, comfy.model_sampling.V_PREDICTION):
         prediction = "v"
     elif isinstance(sampling, (comfy.model_sampling.X0, comfy.model_sampling.CONST)) or \
             not isinstance(sampling, comfy.model_sampling.EPS):
         raise AdvAnchorError("this MODEL does not predict noise (ε) or v: AdvAnchor supports "
-                             "ε- and v-prediction UNets (SD1.x, SD2.x, SDXL)")
+                             "ε- and v-prediction UNets (SD1.x, SD2.x)")
     else:
         prediction = "eps"
     sigmas = sampling.sigmas.detach().to("cpu", torch.float64)
@@ -82,6 +83,10 @@ class ComfyDenoiser:
         self.patcher = patcher
         self.model = patcher.model
         self.unet = self.model.diffusion_model
+        if getattr(self.model, "adm_channels", 0):
+            raise AdvAnchorError("this MODEL is also conditioned on pooled text and image size "
+                                 "(SDXL-style); AdvAnchor erases from SD1.x/SD2.x UNets for now: "
+                                 "load one of those")
         self.schedule, self.prediction = model_schedule(patcher)
         self.dtype = self.model.manual_cast_dtype or self.model.get_dtype()
         self.device = patcher.load_device
@@ -141,14 +146,8 @@ def with_erasure(patcher, tensors: Mapping[str, Tensor], strength: float = 1.0):
 
 
 def check_erasure_fits(patcher, tensors: Mapping[str, Tensor]) -> None:
-    weights = dict(patcher.model.diffusion_model.named_parameters())
-    for name, t in tensors.items():
-        if name not in weights:
-            raise AdvAnchorError(f"the erasure changes {name!r}, which this MODEL does not have: "
-                                 "apply it to the model family it was made from")
-        if tuple(weights[name].shape) != tuple(t.shape):
-            raise AdvAnchorError(f"the erasure's {name!r} has shape {tuple(t.shape)}, the MODEL's "
-                                 f"{tuple(weights[name].shape)}: apply it to the model it was made from")
+    """Raise, saying what to change, unless every tensor matches a UNet weight's name and shape."""
+    check_compatible(tensors, dict(patcher.model.diffusion_model.named_parameters()))
 
 
 # --- LATENT ------------------------------------------------------------------------------

@@ -338,6 +338,11 @@ def test_apply_erasure_reads_only_safetensors(n, tiny, errors, output_dir):
         run_node(n["apply"], model=tiny["model"], erasure_file="evil.pt")
 
 
+def test_apply_erasure_file_name_cannot_reach_outside_its_folders(n, tiny, errors):
+    with pytest.raises(errors.AdvAnchorError, match="was not found"):
+        run_node(n["apply"], model=tiny["model"], erasure_file="../../checkpoints/x.safetensors")
+
+
 def test_schemas_have_tooltips_and_category(n):
     for cls in n.values():
         schema = cls.GET_SCHEMA()

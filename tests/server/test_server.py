@@ -257,7 +257,8 @@ def test_repeated_runs_do_not_grow_memory(server):
 
     proc = psutil.Process(server.proc.pid)
     rss = []
-    for seed in range(6):
+    runs = int(os.environ.get("ADVANCHOR_REPEAT_RUNS", "8"))
+    for seed in range(runs):
         graph = {"1": graphs.loader(), "2": graphs.concept(text="Monet"),
                  "4": graphs.unlearn(["1", 0], ["1", 1], ["2", 0], iterations=2, seed=100 + seed),
                  "5": graphs.encode(["1", 1], "Monet painting"), "6": graphs.encode(["1", 1], ""),
@@ -268,6 +269,6 @@ def test_repeated_runs_do_not_grow_memory(server):
         entry = server.run(graph)
         assert succeeded(entry), error_text(entry)
         rss.append(proc.memory_info().rss / 2**20)
-    print("RSS MiB per run", [round(r) for r in rss])
-    growth = rss[-1] - rss[1]
-    assert growth < 64, f"RSS MiB per run: {[round(r) for r in rss]}"
+    # the first runs fill caches and allocator pools; after that the footprint must be flat
+    growth = rss[-1] - rss[runs // 2]
+    assert growth < 32, f"RSS MiB per run: {[round(r) for r in rss]}"
