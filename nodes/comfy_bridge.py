@@ -229,12 +229,15 @@ def should_cancel() -> bool:
 
 
 def run_cancellable(fn: Callable[[], object]):
-    """Run a core call; a cancel from ComfyUI becomes ComfyUI's own interruption."""
+    """Run a core call; a cancel from ComfyUI becomes ComfyUI's own interruption. The
+    device's cached memory from the run is released whatever the outcome."""
     try:
         return fn()
     except Cancelled:
         comfy.model_management.throw_exception_if_processing_interrupted()
         raise comfy.model_management.InterruptProcessingException()
+    finally:
+        comfy.model_management.soft_empty_cache()
 
 
 def safe_prefix(filename_prefix: str) -> str:

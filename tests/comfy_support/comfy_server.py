@@ -215,6 +215,15 @@ class Events:
                 return msg
         raise TimeoutError("no matching websocket message")
 
+    def drain(self) -> list[dict]:
+        """Every message received so far, without waiting."""
+        out = []
+        while True:
+            try:
+                out.append(self.queue.get_nowait())
+            except queue.Empty:
+                return out
+
     def close(self) -> None:
         self._stop.set()
         self.thread.join(5)

@@ -147,6 +147,13 @@ def test_interrupt_during_unlearn_writes_nothing_and_the_next_prompt_runs(server
         first = events.next(lambda m: m.get("type") == "progress" and m["data"].get("node") == "4"
                             and m["data"].get("prompt_id") == prompt_id, timeout=180)
         assert first["data"]["max"] == 2000          # one tick per update
+
+        def ticks(msgs):
+            return [m["data"]["value"] for m in msgs if m.get("type") == "progress"
+                    and m["data"].get("node") == "4" and m["data"].get("prompt_id") == prompt_id]
+
+        time.sleep(1.0)
+        seen = max([first["data"]["value"]] + ticks(events.drain()))
         t0 = time.time()
         status, _ = server.post("/interrupt")
         assert status == 200
@@ -154,6 +161,9 @@ def test_interrupt_during_unlearn_writes_nothing_and_the_next_prompt_runs(server
         stopped = time.time() - t0
         assert not succeeded(entry)
         assert messages(entry, "execution_interrupted")
+        after = ticks(events.drain())
+        # stops within one update (plus one for a tick in flight on the websocket)
+        assert max(after, default=seen) - seen <= 2, (seen, after)
         assert stopped < 20, stopped
         assert files_under(server.output) == before
     finally:
