@@ -52,9 +52,9 @@ def anchor_inputs(prefix: str = "anchor_") -> list:
 
 
 def seed_input() -> io.Int.Input:
-    return io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+    return io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF,
                         tooltip="Seed of every random draw (timesteps, noise, anchor start): "
-                                "the same seed gives the same result.")
+                                "the same seed gives the same result; change it to train again.")
 
 
 def anchor_config(steps: int, lr: float, loss: str, bound: float) -> AnchorConfig:

@@ -171,6 +171,29 @@ def test_unlearn_with_latent_and_anchor_from_search(n, tiny, concept):
     assert settings["config"]["latents"]["source"] == "supplied"
 
 
+def test_unlearn_is_deterministic_for_a_seed(n, tiny, concept):
+    runs = [run_node(n["unlearn"], model=tiny["model"], clip=tiny["clip"], concept=concept,
+                     **(FAST | dict(iterations=2)))[1] for _ in range(2)]
+    assert all(torch.equal(runs[0].tensors[k], runs[1].tensors[k]) for k in runs[0].tensors)
+
+
+def test_unlearn_on_a_patched_model_keeps_its_patches(n, tiny, concept):
+    """A MODEL that already carries patches (e.g. a LoRA) keeps them, and the erasure stacks."""
+    key = "diffusion_model.input_blocks.0.0.weight"
+    with torch.inference_mode():
+        lora_like = tiny["model"].clone()
+        w = lora_like.model.diffusion_model.input_blocks[0][0].weight
+        lora_like.add_patches({key: (0.01 * torch.ones_like(w),)}, 1.0)
+    before = {k: list(v) for k, v in lora_like.patches.items()}
+    out, erasure, _ = run_node(n["unlearn"], model=lora_like, clip=tiny["clip"], concept=concept,
+                               **(FAST | dict(iterations=2)))
+    assert {k: list(v) for k, v in lora_like.patches.items()} == before
+    assert key in out.patches and all("diffusion_model." + k in out.patches for k in erasure.tensors)
+    state = effective_unet_state(out)
+    assert torch.allclose(state["input_blocks.0.0.weight"],
+                          effective_unet_state(lora_like)["input_blocks.0.0.weight"])
+
+
 @pytest.mark.parametrize("inputs,message", [
     (dict(parameters="custom pattern", parameter_pattern="no_such_layer"), "matches no parameter"),
     (dict(parameters="everything"), "parameter preset 'everything' is unknown"),
