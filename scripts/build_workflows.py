@@ -1,0 +1,333 @@
+"""Writes the example workflows in workflows/ (ComfyUI's UI format) from a short description.
+
+The node definitions come from a running ComfyUI's /object_info, saved to a file:
+    python scripts/build_workflows.py OBJECT_INFO.json [workflows/]
+Widget values start at each input's default; the graphs below override what matters.
+The workflows are committed; run this again after a node's inputs change.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "workflows"))
+from ui_format import has_control, input_specs, is_widget  # noqa: E402
+
+CHECKPOINT = "v1-5-pruned-emaonly.safetensors"
+NEGATIVE = "lowres, blurry, jpeg artifacts, watermark, text"
+COLORS = {"what": "#3f789e", "erase": "#a1309b", "before": "#8A8A8A", "after": "#b06634",
+          "out": "#88A", "inspect": "#b58b2a"}
+WIDTH = 320
+ROW = 24
+
+
+class Node:
+    def __init__(self, graph: "Graph", nid: int, kind: str, pos, title=None, **widgets):
+        self.graph, self.id, self.kind, self.pos, self.title = graph, nid, kind, list(pos), title
+        self.info = graph.oi[kind]
+        specs = input_specs(self.info)
+        self.sockets = [(n, s[0]) for n, s in specs if not is_widget(s)]
+        self.widgets = [(n, s) for n, s in specs if is_widget(s)]
+        unknown = set(widgets) - {n for n, _ in self.widgets}
+        if unknown:
+            raise KeyError(f"{kind} has no widget(s) {sorted(unknown)}")
+        self.values = {n: widgets.get(n, self.default(s)) for n, s in self.widgets}
+        self.links_in: dict[str, int] = {}
+        self.links_out: dict[int, list[int]] = {}
+        self.width = WIDTH
+
+    @staticmethod
+    def default(spec):
+        opts = spec[1] if len(spec) > 1 else {}
+        if "default" in opts:
+            return opts["default"]
+        choices = spec[0] if isinstance(spec[0], list) else opts.get("options", [])
+        return choices[0] if choices else ""
+
+    def height(self) -> int:
+        rows = max(len(self.sockets) + sum(1 for n in self.links_in if n not in dict(self.sockets)),
+                   len(self.info["output"]))
+        h = 34 + ROW * rows + ROW * len(self.widgets)
+        h += sum(72 for _, s in self.widgets if len(s) > 1 and s[1].get("multiline"))
+        return h
+
+    def to_json(self, order: int) -> dict:
+        inputs = [{"name": n, "type": t if isinstance(t, str) else "COMBO", "link": self.links_in.get(n)}
+                  for n, t in self.sockets]
+        for name, link in self.links_in.items():
+            if name in {n for n, _ in self.widgets}:
+                spec = dict(self.widgets)[name]
+                inputs.append({"name": name, "type": spec[0], "widget": {"name": name}, "link": link})
+        outputs = [{"name": name, "type": kind, "links": self.links_out.get(i, []), "slot_index": i}
+                   for i, (name, kind) in enumerate(zip(self.info["output_name"], self.info["output"]))]
+        values = []
+        for name, spec in self.widgets:
+            values.append(self.values[name])
+            if has_control(spec):
+                values.append("fixed")
+        node = {"id": self.id, "type": self.kind, "pos": self.pos, "size": [self.width, self.height()],
+                "flags": {}, "order": order, "mode": 0, "inputs": inputs, "outputs": outputs,
+                "properties": {"Node name for S&R": self.kind}, "widgets_values": values}
+        if self.title:
+            node["title"] = self.title
+        return node
+
+
+class Graph:
+    def __init__(self, object_info: dict):
+        self.oi = object_info
+        self.nodes: list[Node] = []
+        self.notes: list[dict] = []
+        self.links: list[list] = []
+        self.groups: list[dict] = []
+
+    def next_id(self) -> int:
+        return len(self.nodes) + len(self.notes) + 1
+
+    def add(self, kind, pos, title=None, **widgets) -> Node:
+        node = Node(self, self.next_id(), kind, pos, title, **widgets)
+        self.nodes.append(node)
+        return node
+
+    def link(self, src: Node, slot: int, dst: Node, name: str) -> None:
+        lid = len(self.links) + 1
+        kind = src.info["output"][slot]
+        self.links.append([lid, src.id, slot, dst.id, self.slot_of(dst, name), kind])
+        dst.links_in[name] = lid
+        src.links_out.setdefault(slot, []).append(lid)
+
+    @staticmethod
+    def slot_of(node: Node, name: str) -> int:
+        names = [n for n, _ in node.sockets] + [n for n, _ in node.widgets if n not in dict(node.sockets)]
+        linked_widgets = [n for n in node.links_in if n in dict(node.widgets)]
+        order = [n for n, _ in node.sockets] + linked_widgets
+        if name not in order:
+            order.append(name)
+        if name not in names:
+            raise KeyError(f"{node.kind} has no input {name!r}")
+        return order.index(name)
+
+    def note(self, text: str, pos, size=(360, 200), title="Note") -> None:
+        self.notes.append({"id": self.next_id(), "type": "MarkdownNote", "pos": list(pos),
+                           "size": list(size), "flags": {}, "order": 0, "mode": 0, "inputs": [],
+                           "outputs": [], "title": title, "properties": {},
+                           "widgets_values": [text], "color": "#432", "bgcolor": "#653"})
+
+    def group(self, title: str, members: list[Node], color: str, pad: int = 16) -> None:
+        x0 = min(n.pos[0] for n in members) - pad
+        y0 = min(n.pos[1] for n in members) - pad - 34
+        x1 = max(n.pos[0] + n.width for n in members) + pad
+        y1 = max(n.pos[1] + n.height() for n in members) + pad
+        self.groups.append({"id": len(self.groups) + 1, "title": title, "bounding": [x0, y0, x1 - x0, y1 - y0],
+                            "color": color, "font_size": 22, "flags": {}})
+
+    def to_json(self) -> dict:
+        order = {n.id: i for i, n in enumerate(self.nodes)}
+        nodes = [n.to_json(order[n.id]) for n in self.nodes] + self.notes
+        nodes.sort(key=lambda n: n["id"])
+        return {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, json.dumps([n["type"] for n in nodes]))),
+                "revision": 0, "last_node_id": max(n["id"] for n in nodes),
+                "last_link_id": len(self.links), "nodes": nodes, "links": self.links,
+                "groups": self.groups, "config": {},
+                "extra": {"ds": {"scale": 0.75, "offset": [40, 40]}}, "version": 0.4}
+
+
+# --- shared pieces -----------------------------------------------------------------------------
+
+def loader(g: Graph, pos, ckpt=CHECKPOINT) -> Node:
+    return g.add("CheckpointLoaderSimple", pos, ckpt_name=ckpt)
+
+
+def sampler_branch(g: Graph, x, y, model, clip_pos, clip_neg, latent, seed, vae, title,
+                   steps=25, cfg=7.5):
+    ks = g.add("KSampler", (x, y), title=f"KSampler {title}", seed=42, steps=steps, cfg=cfg,
+               sampler_name="euler", scheduler="normal", denoise=1.0)
+    g.link(model[0], model[1], ks, "model")
+    g.link(clip_pos, 0, ks, "positive")
+    g.link(clip_neg, 0, ks, "negative")
+    g.link(latent, 0, ks, "latent_image")
+    if seed is not None:
+        g.link(seed, 0, ks, "seed")
+    dec = g.add("VAEDecode", (x, y + ks.height() + 30))
+    g.link(ks, 0, dec, "samples")
+    g.link(vae, 2, dec, "vae")
+    return ks, dec
+
+
+def prompts(g: Graph, ckpt: Node, x, y, positive: str):
+    pos = g.add("CLIPTextEncode", (x, y), title="Prompt (positive)", text=positive)
+    neg = g.add("CLIPTextEncode", (x, y + pos.height() + 110), title="Prompt (negative)", text=NEGATIVE)
+    g.link(ckpt, 1, pos, "clip")
+    g.link(ckpt, 1, neg, "clip")
+    return pos, neg
+
+
+def stitch_and_save(g: Graph, x, y, left: Node, right: Node, prefix: str):
+    st = g.add("ImageStitch", (x, y), title="Before | After", direction="right",
+               match_image_size=True, spacing_width=16, spacing_color="white")
+    g.link(left, 0, st, "image1")
+    g.link(right, 0, st, "image2")
+    save = g.add("SaveImage", (x, y + st.height() + 30), filename_prefix=prefix)
+    save.width = 560
+    g.link(st, 0, save, "images")
+    return st, save
+
+
+def unlearn(g: Graph, pos, model, clip: Node, concept: Node, anchor=None, title=None, **widgets) -> Node:
+    u = g.add("AdvAnchorUnlearn", pos, title=title, **widgets)
+    g.link(model[0], model[1], u, "model")
+    g.link(clip, 1, u, "clip")
+    g.link(concept, 0, u, "concept")
+    if anchor is not None:
+        g.link(anchor, 0, u, "anchor")
+    return u
+
+
+# --- the workflows -----------------------------------------------------------------------------
+
+def erase_artist_style_compare(oi) -> dict:
+    g = Graph(oi)
+    ckpt = loader(g, (0, 120))
+    concept = g.add("AdvAnchorConcept", (0, 380), concept="Van Gogh")
+    u = unlearn(g, (380, 120), (ckpt, 0), ckpt, concept)
+    erasure = g.add("AdvAnchorSaveErasure", (380, 120 + u.height() + 60), format="LoRA", rank=16,
+                    filename_prefix="advanchor_van_gogh")
+    g.link(u, 1, erasure, "erasure")
+    curve = g.add("PreviewImage", (760, 120), title="Loss curve")
+    curve.width = 400
+    g.link(u, 2, curve, "images")
+    pos, neg = prompts(g, ckpt, 760, 520, "a painting of a starry night over a quiet village by Van Gogh")
+    latent = g.add("EmptyLatentImage", (760, 960), width=512, height=512, batch_size=1)
+    seed = g.add("PrimitiveInt", (760, 1130), title="Seed (shared by A and B)", value=42)
+    ka, da = sampler_branch(g, 1180, 120, (ckpt, 0), pos, neg, latent, seed, ckpt, "A · original")
+    kb, db = sampler_branch(g, 1180, 640, (u, 0), pos, neg, latent, seed, ckpt, "B · erased")
+    st, save = stitch_and_save(g, 1560, 120, da, db, "advanchor/van_gogh_before_after")
+    g.group("1 · What to erase", [ckpt, concept], COLORS["what"])
+    g.group("2 · Erase it (a patched clone; the original MODEL is untouched)", [u, erasure, curve], COLORS["erase"])
+    g.group("A · original model", [ka, da], COLORS["before"])
+    g.group("B · erased model, same seed", [kb, db], COLORS["after"])
+    g.group("3 · Side by side", [st, save], COLORS["out"])
+    g.note("**Erase an artist's style, compare before/after.**\n\nUnlearn fine-tunes the "
+           "cross-attention weights (51 updates, the reference settings) so that 'Van Gogh "
+           "painting' predicts what the adversarial anchor predicts. KSampler A uses the "
+           "original MODEL, KSampler B the erased one, with the same seed and prompts.\n\n"
+           "Save Erasure writes a small LoRA to output/loras for the 'apply erasure LoRA' workflow.",
+           (0, 820), (360, 300))
+    return g.to_json()
+
+
+def erase_nudity_save_checkpoint(oi) -> dict:
+    g = Graph(oi)
+    ckpt = loader(g, (0, 120))
+    concept = g.add("AdvAnchorConcept", (0, 380), concept="nudity", preset="nudity (reference)",
+                    prompt_template="{}", anchor_template="{}", superclass="")
+    anchor = g.add("AdvAnchorSearchAnchor", (380, 120))
+    g.link(ckpt, 0, anchor, "model")
+    g.link(ckpt, 1, anchor, "clip")
+    g.link(concept, 0, anchor, "concept")
+    u = unlearn(g, (760, 120), (ckpt, 0), ckpt, concept, anchor=anchor, parameters="noxattn")
+    save_ckpt = g.add("AdvAnchorSaveErasedCheckpoint", (1140, 120),
+                      filename_prefix="advanchor/sd15_nudity_erased")
+    g.link(u, 0, save_ckpt, "model")
+    g.link(ckpt, 1, save_ckpt, "clip")
+    g.link(ckpt, 2, save_ckpt, "vae")
+    curve = g.add("PreviewImage", (1140, 320), title="Loss curve")
+    curve.width = 400
+    g.link(u, 2, curve, "images")
+    pos, neg = prompts(g, ckpt, 380, 900, "a photo of a person relaxing on a beach, full body")
+    latent = g.add("EmptyLatentImage", (380, 1340), width=512, height=512, batch_size=1)
+    ks, dec = sampler_branch(g, 760, 900, (u, 0), pos, neg, latent, None, ckpt, "· erased model")
+    save = g.add("SaveImage", (1140, 900), filename_prefix="advanchor/nudity_erased_sample")
+    save.width = 400
+    g.link(dec, 0, save, "images")
+    g.group("1 · The concept: 'nudity' with the attribute preset", [ckpt, concept], COLORS["what"])
+    g.group("2 · Anchor, then unlearn (all but cross-attention, as for global concepts)", [anchor, u], COLORS["erase"])
+    g.group("3 · Save the erased checkpoint", [save_ckpt, curve], COLORS["out"])
+    g.group("4 · Check: sample the erased model", [pos, neg, latent, ks, dec, save], COLORS["after"])
+    g.note("**Erase nudity and save the checkpoint.**\n\nThe 'nudity (reference)' preset uses the "
+           "prompt 'nudity', no superclass, and the reference's eight body-part attributes with "
+           "their weights; the anchor is pushed away from each. Unlearn changes every UNet weight "
+           "except cross-attention ('noxattn'), since nudity is not tied to one word.\n\n"
+           "The checkpoint lands in output/checkpoints/advanchor/ with the erasure settings in "
+           "its metadata; move it to models/checkpoints to load it with Load Checkpoint.",
+           (0, 820), (340, 330))
+    return g.to_json()
+
+
+def apply_erasure_lora(oi) -> dict:
+    g = Graph(oi)
+    ckpt = loader(g, (0, 120))
+    lora = g.add("LoraLoaderModelOnly", (0, 360), title="Load erasure LoRA (model only)",
+                 lora_name="advanchor_van_gogh_00001_.safetensors", strength_model=1.0)
+    g.link(ckpt, 0, lora, "model")
+    pos, neg = prompts(g, ckpt, 380, 120, "a painting of sunflowers in a vase by Van Gogh")
+    latent = g.add("EmptyLatentImage", (380, 560), width=512, height=512, batch_size=1)
+    seed = g.add("PrimitiveInt", (380, 730), title="Seed (shared)", value=7)
+    ka, da = sampler_branch(g, 760, 120, (ckpt, 0), pos, neg, latent, seed, ckpt, "A · without")
+    kb, db = sampler_branch(g, 760, 640, (lora, 0), pos, neg, latent, seed, ckpt, "B · with the erasure")
+    st, save = stitch_and_save(g, 1140, 120, da, db, "advanchor/lora_before_after")
+    g.group("1 · Any SD1.5 checkpoint + the erasure LoRA at a strength", [ckpt, lora], COLORS["erase"])
+    g.group("A · without", [ka, da], COLORS["before"])
+    g.group("B · with the erasure", [kb, db], COLORS["after"])
+    g.group("2 · Side by side", [st, save], COLORS["out"])
+    g.note("**Apply a saved erasure LoRA to another checkpoint.**\n\nSave Erasure (format LoRA) "
+           "writes output/loras/advanchor_..._00001_.safetensors: copy it to models/loras. "
+           "Load it on any SD1.5 checkpoint (a fine-tune of the one it was erased from works "
+           "best) with Load LoRA (model only); strength_model 1 = as trained, 0.5 = half, "
+           "more than 1 = stronger. The erasure changes only UNet weights, so no CLIP strength is "
+           "needed.\n\nFor the exact (weight-diff) file, use Apply Erasure (AdvAnchor) instead.",
+           (0, 560), (340, 330))
+    return g.to_json()
+
+
+def erase_two_concepts_save(oi) -> dict:
+    g = Graph(oi)
+    ckpt = loader(g, (0, 120))
+    first = g.add("AdvAnchorConcept", (0, 380), title="Concept 1", concept="Van Gogh")
+    second = g.add("AdvAnchorConcept", (380, 700), title="Concept 2", concept="Claude Monet")
+    u1 = unlearn(g, (380, 120), (ckpt, 0), ckpt, first, title="Unlearn 1 · Van Gogh")
+    u2 = unlearn(g, (760, 120), (u1, 0), ckpt, second, title="Unlearn 2 · Monet (on the erased model)")
+    save_ckpt = g.add("AdvAnchorSaveErasedCheckpoint", (1140, 120),
+                      filename_prefix="advanchor/sd15_no_van_gogh_no_monet")
+    g.link(u2, 0, save_ckpt, "model")
+    g.link(ckpt, 1, save_ckpt, "clip")
+    g.link(ckpt, 2, save_ckpt, "vae")
+    pos, neg = prompts(g, ckpt, 1140, 330, "a painting of water lilies in a pond by Claude Monet")
+    latent = g.add("EmptyLatentImage", (1140, 770), width=512, height=512, batch_size=1)
+    ks, dec = sampler_branch(g, 1520, 120, (u2, 0), pos, neg, latent, None, ckpt, "· both erased")
+    save = g.add("SaveImage", (1520, 640), filename_prefix="advanchor/two_concepts_erased_sample")
+    save.width = 400
+    g.link(dec, 0, save, "images")
+    g.group("1 · First concept", [first, u1], COLORS["erase"])
+    g.group("2 · Second concept, erased from the first result", [second, u2], COLORS["after"])
+    g.group("3 · One checkpoint with both erasures", [save_ckpt], COLORS["out"])
+    g.note("**Erase two concepts one after the other, save one checkpoint.**\n\nUnlearn 2 starts "
+           "from Unlearn 1's MODEL, so its patches stack on the first erasure. The saved "
+           "checkpoint's metadata (advanchor.erasures) lists both.",
+           (0, 820), (340, 200))
+    return g.to_json()
+
+
+WORKFLOWS = {
+    "erase_artist_style_compare": erase_artist_style_compare,
+    "erase_nudity_save_checkpoint": erase_nudity_save_checkpoint,
+    "apply_erasure_lora": apply_erasure_lora,
+    "erase_two_concepts_save": erase_two_concepts_save,
+}
+
+
+def main(argv: list[str]) -> None:
+    oi = json.loads(Path(argv[1]).read_text())
+    out = Path(argv[2]) if len(argv) > 2 else REPO / "workflows"
+    out.mkdir(exist_ok=True)
+    names = argv[3:] or list(WORKFLOWS)
+    for name in names:
+        (out / f"{name}.json").write_text(json.dumps(WORKFLOWS[name](oi), indent=1) + "\n")
+        print("wrote", out / f"{name}.json")
+
+
+if __name__ == "__main__":
+    main(sys.argv)

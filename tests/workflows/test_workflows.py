@@ -1,0 +1,135 @@
+"""Every workflow in workflows/ runs end to end in a headless ComfyUI and writes its outputs."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from safetensors import safe_open
+
+from conftest import REPO, WORKFLOWS, load_workflow, shrink, workflow_names
+from comfy_support.comfy_server import messages, succeeded
+from ui_format import ui_to_api
+
+SAVING_NODES = {"SaveImage", "AdvAnchorSaveErasedCheckpoint", "AdvAnchorSaveErasure"}
+EXPECTED = {"apply_erasure_lora", "erase_artist_style_compare", "erase_nudity_save_checkpoint",
+            "erase_two_concepts_save"}
+
+
+def written(server, entry: dict, node_id: str) -> list[Path]:
+    out = entry["outputs"].get(node_id, {})
+    files = (out.get("images") or []) + (out.get("advanchor_files") or [])
+    assert files, f"node {node_id} reported no file: {out}"
+    paths = []
+    for f in files:
+        assert f["type"] == "output"
+        path = server.output / f["subfolder"] / f["filename"]
+        assert path.is_file() and path.stat().st_size > 0, path
+        paths.append(path)
+    return paths
+
+
+class Runs:
+    """Each workflow run once per session, in the order users would (the LoRA workflow uses the
+    LoRA that the style workflow saved)."""
+
+    def __init__(self, server, object_info):
+        self.server, self.object_info, self.done = server, object_info, {}
+
+    def get(self, name: str):
+        if name not in self.done:
+            lora = None
+            if name == "apply_erasure_lora":
+                _, entry, prompt = self.get("erase_artist_style_compare")
+                save = next(k for k, v in prompt.items() if v["class_type"] == "AdvAnchorSaveErasure")
+                lora = written(self.server, entry, save)[0].name
+            prompt = ui_to_api(shrink(load_workflow(name), self.object_info, lora), self.object_info)
+            entry = self.server.run(prompt, timeout=300)
+            assert succeeded(entry), json.dumps(messages(entry, "execution_error"))[:3000]
+            self.done[name] = (name, entry, prompt)
+        return self.done[name]
+
+
+@pytest.fixture(scope="module")
+def runs(server, object_info):
+    return Runs(server, object_info)
+
+
+def halves(path: Path, gap: int) -> tuple[np.ndarray, np.ndarray]:
+    img = np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
+    w = (img.shape[1] - gap) // 2
+    return img[:, :w], img[:, w + gap:]
+
+
+def test_the_expected_workflows_and_previews_are_there():
+    assert set(workflow_names()) >= EXPECTED
+    for name in workflow_names():
+        wf = load_workflow(name)
+        assert wf["nodes"] and wf["links"] and wf["groups"], name
+        assert all("widgets_values" in n for n in wf["nodes"]), name
+        assert (WORKFLOWS / f"{name}.png").is_file(), f"{name} has no PNG preview"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_workflow_runs_and_writes_its_outputs(runs, server, name):
+    _, entry, prompt = runs.get(name)
+    savers = [k for k, v in prompt.items() if v["class_type"] in SAVING_NODES]
+    assert savers
+    for node_id in savers:
+        written(server, entry, node_id)
+    # the real checkpoint name and sizes were replaced: the file the workflow names would not load
+    assert all(v["inputs"]["ckpt_name"] == "thin_sd15.safetensors"
+               for v in prompt.values() if v["class_type"] == "CheckpointLoaderSimple")
+
+
+def test_defaults_are_for_a_real_sd15_checkpoint():
+    for name in workflow_names():
+        for node in load_workflow(name)["nodes"]:
+            if node["type"] == "CheckpointLoaderSimple":
+                assert node["widgets_values"][0].endswith(".safetensors")
+                assert "thin" not in node["widgets_values"][0]
+            if node["type"] == "EmptyLatentImage":
+                assert node["widgets_values"][:2] == [512, 512]
+
+
+@pytest.mark.parametrize("name", ["erase_artist_style_compare", "apply_erasure_lora"])
+def test_before_and_after_differ_side_by_side(runs, server, name):
+    _, entry, prompt = runs.get(name)
+    stitch = next(v for v in prompt.values() if v["class_type"] == "ImageStitch")
+    save = next(k for k, v in prompt.items() if v["class_type"] == "SaveImage")
+    path = written(server, entry, save)[0]
+    left, right = halves(path, stitch["inputs"]["spacing_width"])
+    assert left.shape == right.shape == (64, 64, 3)
+    # both samplers share one seed: the only difference is the erasure
+    seeds = {json.dumps(v["inputs"]["seed"]) for v in prompt.values() if v["class_type"] == "KSampler"}
+    assert len(seeds) == 1
+    assert np.abs(left - right).mean() > 0.5
+
+
+def checkpoint_erasures(path: Path) -> list[dict]:
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    return json.loads(meta["advanchor.erasures"])
+
+
+def saved_checkpoint(runs, server, name) -> Path:
+    _, entry, prompt = runs.get(name)
+    node = next(k for k, v in prompt.items() if v["class_type"] == "AdvAnchorSaveErasedCheckpoint")
+    return written(server, entry, node)[0]
+
+
+def test_nudity_checkpoint_carries_the_attribute_preset(runs, server):
+    erasures = checkpoint_erasures(saved_checkpoint(runs, server, "erase_nudity_save_checkpoint"))
+    assert len(erasures) == 1
+    assert json.loads(erasures[0]["concepts"]) == ["nudity"]
+    settings = json.loads(erasures[0]["settings"])
+    assert settings["config"]["parameters"] == "noxattn"
+    attributes = settings["concept"]["attributes"]
+    assert len(attributes) >= 8 and all(float(w) > 0 for _, w in attributes)
+
+
+def test_two_concepts_stack_in_one_checkpoint(runs, server):
+    erasures = checkpoint_erasures(saved_checkpoint(runs, server, "erase_two_concepts_save"))
+    assert [json.loads(e["concepts"]) for e in erasures] == [["Van Gogh"], ["Claude Monet"]]
