@@ -6,10 +6,12 @@ from comfy_api.latest import ComfyExtension, io
 from .anchor import SearchAnchorNode
 from .concept import ConceptNode
 from .files import ApplyErasureNode, SaveErasedCheckpointNode, SaveErasureNode
+from .sensitivity import ConceptSensitivityNode
 from .unlearn import UnlearnNode
 
 NODES: list[type[io.ComfyNode]] = [ConceptNode, SearchAnchorNode, UnlearnNode,
-                                   SaveErasedCheckpointNode, SaveErasureNode, ApplyErasureNode]
+                                   SaveErasedCheckpointNode, SaveErasureNode, ApplyErasureNode,
+                                   ConceptSensitivityNode]
 
 
 class AdvAnchorExtension(ComfyExtension):

@@ -12,7 +12,7 @@ from ..advanchor_core.presets import PRESETS
 from ..advanchor_core.unlearn import METHODS, SCHEDULES, UnlearnConfig, unlearn
 from . import comfy_bridge as bridge
 from . import training
-from .sockets import CATEGORY, Anchor, Concept, Erasure
+from .sockets import CATEGORY, Anchor, Concept, Erasure, Layers
 
 CUSTOM = "custom pattern"
 PARAMETER_CHOICES = (*PRESETS, CUSTOM)
@@ -28,6 +28,15 @@ def parameter_spec(parameters: str, pattern: str) -> str:
         raise AdvAnchorError(f"parameter preset {parameters!r} is unknown: use one of "
                              f"{', '.join(PARAMETER_CHOICES)}")
     return parameters
+
+
+def layer_parameters(layers) -> tuple[str, ...]:
+    """The parameter names of a layer selection from Concept Sensitivity."""
+    names = getattr(layers, "parameters", None)
+    if not names:
+        raise AdvAnchorError("the 'layers' input does not come from a Concept Sensitivity node "
+                             "(or selects nothing): connect its LAYERS output")
+    return tuple(names)
 
 
 def total_reports(config: UnlearnConfig) -> int:
@@ -89,6 +98,9 @@ class UnlearnNode(io.ComfyNode):
                 Concept.Input("concept", tooltip="From a Concept (AdvAnchor) node."),
                 Anchor.Input("anchor", optional=True,
                              tooltip="Optional anchor from Search Anchor to start from (adversarial method)."),
+                Layers.Input("layers", optional=True,
+                             tooltip="Optional layers from Concept Sensitivity: train only their "
+                                     "weights (overrides 'parameters')."),
                 *training.latent_inputs(),
                 io.Combo.Input("method", options=list(METHODS), default="adversarial",
                                tooltip="adversarial: AdvAnchor (reference); fixed: align with the "
@@ -129,10 +141,11 @@ class UnlearnNode(io.ComfyNode):
     def execute(cls, model, clip, concept, latent_source, sample_size, sample_count, sample_steps,
                 method, iterations, lr, parameters, parameter_pattern, schedule, preservation,
                 anchor_steps, anchor_lr, anchor_loss, anchor_bound, accumulate_gradients, seed,
-                anchor=None, latent=None) -> io.NodeOutput:
+                anchor=None, latent=None, layers=None) -> io.NodeOutput:
         config = UnlearnConfig(
             method=method, steps=iterations, lr=lr, preservation=preservation,
-            parameters=parameter_spec(parameters, parameter_pattern), schedule=schedule,
+            parameters=layer_parameters(layers) if layers is not None else
+            parameter_spec(parameters, parameter_pattern), schedule=schedule,
             anchor=training.anchor_config(anchor_steps, anchor_lr, anchor_loss, anchor_bound),
             latents=training.latent_config(latent, latent_source, sample_count, sample_steps),
             seed=seed, accumulate_grads=accumulate_gradients)

@@ -1,0 +1,152 @@
+"""Concept Sensitivity node: before erasing, see which anchors, layers and tokens carry a concept.
+
+The analyses live in `advanchor_core.sensitivity`, the figures in `advanchor_core.plots`; this
+module only translates ComfyUI inputs (MODEL, CLIP, CONCEPT, ANCHOR, LATENT) and outputs
+(IMAGE batch, JSON STRING, a layer selection the Unlearn node accepts).
+"""
+from __future__ import annotations
+
+import torch
+from comfy_api.latest import io
+
+from ..advanchor_core import plots
+from ..advanchor_core.anchors import AnchorState
+from ..advanchor_core.concept import ConceptConditioning, encode_concept
+from ..advanchor_core.errors import AdvAnchorError
+from ..advanchor_core.sensitivity import ProbeConfig, analyse, make_probes
+from . import comfy_bridge as bridge
+from . import training
+from .sockets import CATEGORY, Anchor, Concept, Layers
+
+WEIGHT_CHOICES = ("all", "kv")
+MAX_CANDIDATES = 16
+
+
+def parse_candidates(text: str) -> list[str]:
+    """One prompt per line; blank lines and '#' comments skipped, duplicates once."""
+    lines = [line.strip() for line in (text or "").splitlines()]
+    prompts = list(dict.fromkeys(line for line in lines if line and not line.startswith("#")))
+    if len(prompts) > MAX_CANDIDATES:
+        raise AdvAnchorError(f"{len(prompts)} candidate anchor prompts: give at most "
+                             f"{MAX_CANDIDATES}, one per line")
+    return prompts
+
+
+def token_labels(clip, prompt: str) -> tuple[list[str], int]:
+    """The prompt's tokens as ComfyUI's tokenizer splits them, up to and including the first
+    end token; their count is how many positions the token plot labels."""
+    tokens = clip.tokenize(prompt)
+    window = tokens[next(iter(tokens))][0]
+    end = clip.tokenize("")
+    end_id = end[next(iter(end))][0][1][0]
+    ids = [int(t[0]) for t in window]
+    shown = next((i + 1 for i in range(1, len(ids)) if ids[i] == end_id), len(ids))
+    try:
+        words = [w for _, w in clip.tokenizer.untokenize(window[:shown])]
+    except Exception:  # a tokenizer without untokenize: numbered positions still read
+        words = [f"#{i}" for i in range(shown)]
+    return [str(w).replace("</w>", "") for w in words], shown
+
+
+def anchor_conditioning(anchor, cc: ConceptConditioning) -> torch.Tensor | None:
+    """The ANCHOR's conditioning, rebuilt on this concept's encoding (as Unlearn does)."""
+    if anchor is None:
+        return None
+    if not isinstance(anchor, AnchorState) or \
+            tuple(anchor.delta.shape) != (len(cc.anchor_positions), cc.anchor_base.shape[-1]):
+        raise AdvAnchorError("the ANCHOR was searched for another concept or text encoder: "
+                             "search it again with this CONCEPT and CLIP")
+    state = AnchorState(cc.anchor_base, list(cc.anchor_positions),
+                        anchor.delta.detach().clone().to(cc.anchor_base.device))
+    return state.conditioning().detach()
+
+
+class ConceptSensitivityNode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="AdvAnchorConceptSensitivity",
+            display_name="Concept Sensitivity (AdvAnchor)",
+            category=CATEGORY,
+            description="Inspects a concept before erasing it: an anchor map (how close each "
+                        "candidate anchor is to the concept against how much of the concept it "
+                        "still carries), how strongly each cross-attention layer reads the "
+                        "concept, and which prompt tokens carry it. Outputs the three plots, the "
+                        "full report as JSON and the most sensitive layers for Unlearn. The "
+                        "model is not changed.",
+            inputs=[
+                io.Model.Input("model", tooltip="The model to inspect (not modified)."),
+                io.Clip.Input("clip", tooltip="The text encoder that belongs to the model."),
+                Concept.Input("concept", tooltip="From a Concept (AdvAnchor) node."),
+                Anchor.Input("anchor", optional=True,
+                             tooltip="Optional adversarial anchor from Search Anchor: shown on the "
+                                     "map and used to rank the layers (else the superclass is)."),
+                io.String.Input("candidate_prompts", default="", multiline=True,
+                                tooltip="More anchors to compare, one text prompt per line (e.g. "
+                                        "'Monet painting', 'a painting'). The superclass and the "
+                                        "empty prompt are always shown."),
+                io.Latent.Input("latent", optional=True,
+                                tooltip="Optional latents of images to probe with (e.g. a "
+                                        "KSampler's output for the concept prompt); without it, "
+                                        "Gaussian latents of sample_size are used."),
+                io.Int.Input("sample_size", default=512, min=8, max=2048, step=8,
+                             tooltip="Image size (pixels) of the probe latents when no LATENT is connected."),
+                io.Int.Input("probe_latents", default=2, min=1, max=16,
+                             tooltip="Latents each measurement averages over, at 3 noise levels "
+                                     "(20%, 50%, 80% of the schedule)."),
+                io.Int.Input("top_k", default=4, min=0, max=64,
+                             tooltip="Layers to keep for Unlearn: the k most sensitive (0 = use "
+                                     "the threshold alone)."),
+                io.Float.Input("threshold", default=0.0, min=0.0, max=1.0, step=0.05,
+                               tooltip="Also keep only layers scoring at least this fraction of "
+                                       "the best layer's score (0 = off)."),
+                io.Combo.Input("weights", options=list(WEIGHT_CHOICES), default="all",
+                               tooltip="Which weights of the selected layers Unlearn trains: all "
+                                       "(to_q/to_k/to_v/to_out, like xattn) or kv (to_k/to_v)."),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF,
+                             tooltip="Seed of the probe noise: the same seed gives the same report."),
+            ],
+            outputs=[
+                io.Image.Output(display_name="plots",
+                                tooltip="Anchor map, layer heatmap and token bars (a batch of 3)."),
+                io.String.Output(display_name="report", tooltip="Every number, as JSON."),
+                Layers.Output(display_name="LAYERS",
+                              tooltip="The selected layers; connect to Unlearn's 'layers' input "
+                                      "to train only them."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, model, clip, concept, candidate_prompts, sample_size, probe_latents, top_k,
+                threshold, weights, seed, anchor=None, latent=None) -> io.NodeOutput:
+        concept = training.require_concept(concept)
+        if top_k == 0 and threshold <= 0:
+            raise AdvAnchorError("top_k is 0 and threshold is 0: set top_k (e.g. 4) or a "
+                                 "threshold (e.g. 0.5) to choose layers")
+        if weights not in WEIGHT_CHOICES:
+            raise AdvAnchorError(f"weights {weights!r} is unknown: use 'all' or 'kv'")
+        prompts = parse_candidates(candidate_prompts)
+        with bridge.training_mode():
+            denoiser = bridge.ComfyDenoiser(model)
+            encoder = bridge.ComfyTextEncoder(clip)
+            cc = encode_concept(encoder, concept)
+            latents = bridge.clean_latents(model, latent)
+            shape = None if latents is not None else bridge.latent_shape(model, sample_size)
+            denoiser.prepare()
+            probes = make_probes(denoiser, ProbeConfig(latents=probe_latents, seed=seed % 2**63),
+                                 latents=latents, latent_shape=shape)
+            encoded = dict(zip(prompts, encoder.encode(prompts).split(1))) if prompts else {}
+            labels, shown = token_labels(clip, concept.prompt)
+            try:
+                positions = encoder.token_positions(concept.prompt, concept.text.strip())
+            except AdvAnchorError:  # a prompt template without the concept: nothing to mark
+                positions = []
+            report = analyse(denoiser, cc, probes, anchor=anchor_conditioning(anchor, cc),
+                             prompts=encoded, token_labels=labels, shown_tokens=shown,
+                             concept_positions=positions, top_k=top_k or None,
+                             threshold=threshold if threshold > 0 else None, weights=weights)
+            figures = plots.sensitivity_figures(report.anchor_map, report.layers, report.tokens,
+                                                report.selection, concept.text)
+            image = torch.from_numpy(figures).float()
+        return io.NodeOutput(image, report.to_json(), report.selection)
+
