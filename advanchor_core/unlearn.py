@@ -100,9 +100,8 @@ class _Refs:
     def __getitem__(self, name: str) -> Tensor:
         return self.by_name[name]
 
-    def preserved(self) -> Tensor | None:
-        parts = [self.by_name[n] for n in ("superclass", "retain") if n in self.by_name]
-        return torch.cat(parts) if parts else None
+    def preserved(self) -> Tensor:
+        return torch.cat([self.by_name[n] for n in ("superclass", "retain") if n in self.by_name])
 
 
 @dataclass
@@ -187,13 +186,14 @@ class _Run:
     # --- weights -----------------------------------------------------------------------
     def theta_step(self, delta: dict[str, Tensor], opt: torch.optim.Optimizer, draw: Draw,
                    target: Tensor, refs: _Refs) -> dict[str, float]:
+        """One weight update: the concept towards `target`, the preserved prompts unchanged."""
         cc, cfg = self.cc, self.config
-        preserved = refs.preserved()
-        conds = [cc.erase] + ([cc.superclass] + ([cc.retain] if "retain" in refs.by_name else [])
-                              if preserved is not None else [])
+        keep_conds = [cc.superclass] + ([cc.retain] if cc.retain is not None else [])
+        conds = [cc.erase] + (keep_conds if cfg.preservation > 0 else [])
         out = self._batched(draw, torch.cat(conds), delta)
         erase = F.mse_loss(out[0].float(), target.float())
-        keep = F.mse_loss(out[1:].float(), preserved.float()) if preserved is not None else erase * 0
+        keep = F.mse_loss(out[1:].float(), refs.preserved().float()) if cfg.preservation > 0 \
+            else torch.zeros_like(erase)
         loss = erase + cfg.preservation * keep
         if not torch.isfinite(loss):
             raise NonFiniteLossError("the unlearning loss is not finite: lower the lr, or the "
