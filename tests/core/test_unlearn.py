@@ -163,3 +163,15 @@ def test_non_finite_loss_stops_without_an_erasure(denoiser, conditioning):
                                    "erase": conditioning.erase * float("nan")})
     with pytest.raises(NonFiniteLossError, match="not finite"):
         run(denoiser, broken)
+
+
+def test_retain_prompts_are_preserved_with_the_superclass(denoiser, encoder):
+    from advanchor_core.concept import Concept, encode_concept
+    cc = encode_concept(encoder, Concept("Van Gogh", retain_prompts=("a photo of a dog", "Monet painting")))
+    assert cc.retain.shape == (2, 77, 32)
+    seen = []
+    counting = type("Spy", (), {"schedule": denoiser.schedule, "named_weights": denoiser.named_weights,
+                                "__call__": lambda self, x, t, c, d=None: seen.append((x.shape[0], d is not None))
+                                or denoiser(x, t, c, d)})()
+    unlearn(counting, cc, UnlearnConfig(**{**FAST, "steps": 2}), latent_shape=LATENT)
+    assert (4, True) in seen  # one patched pass: the concept, the superclass and both retain prompts
