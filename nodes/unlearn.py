@@ -1,12 +1,10 @@
 """Unlearn node: erase a concept from a MODEL; the result is a clone carrying the erasure."""
 from __future__ import annotations
 
-import io as _io
-
-import numpy as np
 import torch
 from comfy_api.latest import io
 
+from ..advanchor_core import plots
 from ..advanchor_core.errors import AdvAnchorError
 from ..advanchor_core.presets import PRESETS
 from ..advanchor_core.unlearn import METHODS, SCHEDULES, UnlearnConfig, unlearn
@@ -48,38 +46,10 @@ def total_reports(config: UnlearnConfig) -> int:
     return config.anchor.steps + config.steps
 
 
-def loss_curve(history, width: int = 640, height: int = 400) -> torch.Tensor:
-    """The unlearning losses per update as an IMAGE [1, H, W, 3] in 0..1."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width / 100, height / 100), dpi=100)
-    ax = fig.add_subplot(1, 1, 1)
-    steps = [r for r in history if r.phase == "unlearn"]
-    for key, label in (("erase", "erase"), ("preserve", "preserve"), ("total", "total")):
-        ys = [r.losses[key] for r in steps if key in r.losses]
-        if ys:
-            ax.plot(range(1, len(ys) + 1), ys, label=label)
-    adv = [r.losses["adv"] for r in history if "adv" in r.losses]
-    if adv:
-        ax2 = ax.twinx()
-        ax2.plot(range(1, len(adv) + 1), adv, color="tab:red", alpha=0.5, linestyle="--", label="anchor")
-        ax2.set_ylabel("anchor loss")
-        ax2.legend(loc="upper center")
-    ax.set_xlabel("update")
-    ax.set_ylabel("loss")
-    ax.set_yscale("symlog", linthresh=1e-4)
-    ax.set_title("AdvAnchor unlearning")
-    ax.legend(loc="upper right")
-    fig.tight_layout()
-    buf = _io.BytesIO()
-    fig.savefig(buf, format="rgba", dpi=100)
-    w, h = fig.canvas.get_width_height()
-    rgba = np.frombuffer(buf.getvalue(), dtype=np.uint8).reshape(h, w, 4)
+def loss_curve(history) -> torch.Tensor:
+    """The unlearning losses per update as an IMAGE [1, H, W, 3] in 0..1 (drawn by core plots)."""
     with torch.inference_mode(False):
-        return torch.from_numpy(rgba[..., :3].astype(np.float32) / 255.0)[None]
+        return torch.from_numpy(plots.loss_curve(history))[None]
 
 
 class UnlearnNode(io.ComfyNode):
