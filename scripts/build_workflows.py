@@ -66,7 +66,7 @@ class Node:
         values = []
         for name, spec in self.widgets:
             values.append(self.values[name])
-            if has_control(spec):
+            if has_control(spec, name):
                 values.append("fixed")
         node = {"id": self.id, "type": self.kind, "pos": self.pos, "size": [self.width, self.height()],
                 "flags": {}, "order": order, "mode": 0, "inputs": inputs, "outputs": outputs,
@@ -311,11 +311,49 @@ def erase_two_concepts_save(oi) -> dict:
     return g.to_json()
 
 
+def inspect_sensitivity_then_unlearn(oi) -> dict:
+    g = Graph(oi)
+    ckpt = loader(g, (0, 120))
+    concept = g.add("AdvAnchorConcept", (0, 380), concept="Van Gogh")
+    sens = g.add("AdvAnchorConceptSensitivity", (380, 120), top_k=4, weights="all",
+                 candidate_prompts="Claude Monet painting\na painting\na photo")
+    g.link(ckpt, 0, sens, "model")
+    g.link(ckpt, 1, sens, "clip")
+    g.link(concept, 0, sens, "concept")
+    plots = g.add("SaveImage", (380, 600), title="Sensitivity plots",
+                  filename_prefix="advanchor/van_gogh_sensitivity")
+    plots.width = 340
+    g.link(sens, 0, plots, "images")
+    u = unlearn(g, (760, 120), (ckpt, 0), ckpt, concept, title="Unlearn (only the sensitive layers)")
+    g.link(sens, 2, u, "layers")
+    erasure = g.add("AdvAnchorSaveErasure", (760, 800), format="weight diff",
+                    filename_prefix="advanchor_van_gogh_sensitive_layers")
+    g.link(u, 1, erasure, "erasure")
+    pos, neg = prompts(g, ckpt, 1160, 120, "a painting of a starry night over a quiet village by Van Gogh")
+    latent = g.add("EmptyLatentImage", (1160, 560), width=512, height=512, batch_size=1)
+    ks, dec = sampler_branch(g, 1540, 120, (u, 0), pos, neg, latent, None, ckpt, "· erased model")
+    save = g.add("SaveImage", (1540, 640), filename_prefix="advanchor/van_gogh_sensitive_layers_erased")
+    save.width = 400
+    g.link(dec, 0, save, "images")
+    g.group("1 · Inspect: which layers read the concept", [ckpt, concept, sens, plots], COLORS["inspect"])
+    g.group("2 · Unlearn only those layers", [u, erasure], COLORS["erase"])
+    g.group("3 · Check: sample the erased model", [pos, neg, latent, ks, dec, save], COLORS["after"])
+    g.note("**Inspect sensitivity, then unlearn only the sensitive layers.**\n\nConcept "
+           "Sensitivity plots an anchor map (candidate anchors: how close to the concept, how much "
+           "of it they still carry), how strongly each cross-attention layer reads the concept, "
+           "and which prompt tokens carry it. Its LAYERS output (the top_k most sensitive layers) "
+           "goes to Unlearn's 'layers' input, which then trains only those weights (it overrides "
+           "'parameters'). Fewer weights change: less collateral damage, a smaller erasure file.",
+           (0, 820), (340, 330))
+    return g.to_json()
+
+
 WORKFLOWS = {
     "erase_artist_style_compare": erase_artist_style_compare,
     "erase_nudity_save_checkpoint": erase_nudity_save_checkpoint,
     "apply_erasure_lora": apply_erasure_lora,
     "erase_two_concepts_save": erase_two_concepts_save,
+    "inspect_sensitivity_then_unlearn": inspect_sensitivity_then_unlearn,
 }
 
 

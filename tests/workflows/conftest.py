@@ -31,6 +31,7 @@ SHRINK = {
                          "sample_steps": 2, "anchor_steps": 2},
     "AdvAnchorSearchAnchor": {"draws": 1, "steps": 2, "sample_size": 64, "sample_count": 1,
                               "sample_steps": 2},
+    "AdvAnchorConceptSensitivity": {"sample_size": 64, "probe_latents": 1},
 }
 
 

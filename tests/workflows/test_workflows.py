@@ -15,7 +15,7 @@ from ui_format import ui_to_api
 
 SAVING_NODES = {"SaveImage", "AdvAnchorSaveErasedCheckpoint", "AdvAnchorSaveErasure"}
 EXPECTED = {"apply_erasure_lora", "erase_artist_style_compare", "erase_nudity_save_checkpoint",
-            "erase_two_concepts_save"}
+            "erase_two_concepts_save", "inspect_sensitivity_then_unlearn"}
 
 
 def written(server, entry: dict, node_id: str) -> list[Path]:
@@ -133,3 +133,16 @@ def test_nudity_checkpoint_carries_the_attribute_preset(runs, server):
 def test_two_concepts_stack_in_one_checkpoint(runs, server):
     erasures = checkpoint_erasures(saved_checkpoint(runs, server, "erase_two_concepts_save"))
     assert [json.loads(e["concepts"]) for e in erasures] == [["Van Gogh"], ["Claude Monet"]]
+
+
+def test_sensitive_layers_are_the_only_ones_erased(runs, server):
+    _, entry, prompt = runs.get("inspect_sensitivity_then_unlearn")
+    sens = next(v for v in prompt.values() if v["class_type"] == "AdvAnchorConceptSensitivity")
+    node = next(k for k, v in prompt.items() if v["class_type"] == "AdvAnchorSaveErasure")
+    path = written(server, entry, node)[0]
+    with safe_open(str(path), framework="pt") as f:
+        keys = list(f.keys())
+    # top_k layers chosen, each a cross-attention block: its weights and nothing else
+    assert keys and all("attn2" in k for k in keys), keys[:8]
+    layers = {k.split("attn2")[0] for k in keys}
+    assert 1 <= len(layers) <= sens["inputs"]["top_k"], sorted(layers)

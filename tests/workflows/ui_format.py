@@ -3,8 +3,8 @@
 Written for the pack's tests and its workflow builder; needs only `/object_info`'s answer:
 - a node's widgets are its inputs of a widget type (INT, FLOAT, STRING, BOOLEAN, COMBO or an
   option list), in `input_order` (required, then optional); `widgets_values` holds their values
-  in that order, each INT with `control_after_generate` followed by its control value
-  ("fixed", "randomize", ...), which is not an input;
+  in that order, each INT with `control_after_generate` (or, without the flag, named seed or
+  noise_seed) followed by its control value ("fixed", "randomize", ...), which is not an input;
 - every other input is a socket and appears in the node's `inputs` with a link id (or null);
   a widget turned into a socket appears there too, with `widget: {name}`;
 - a link is `[id, origin node, origin slot, target node, target slot, type]`;
@@ -27,8 +27,13 @@ def is_widget(spec) -> bool:
     return isinstance(kind, list) or kind in WIDGET_TYPES
 
 
-def has_control(spec) -> bool:
-    return spec[0] == "INT" and len(spec) > 1 and bool(spec[1].get("control_after_generate"))
+def has_control(spec, name: str = "") -> bool:
+    """Whether the frontend adds a "control after generate" value after this widget's: an INT
+    with `control_after_generate`, or, when the flag is absent, one named seed or noise_seed."""
+    if spec[0] != "INT":
+        return False
+    opts = spec[1] if len(spec) > 1 else {}
+    return bool(opts.get("control_after_generate", name in ("seed", "noise_seed")))
 
 
 def input_specs(info: dict) -> list[tuple[str, list]]:
@@ -43,7 +48,7 @@ def input_specs(info: dict) -> list[tuple[str, list]]:
 
 def widget_names(info: dict) -> list[tuple[str, bool]]:
     """(name, followed by a control value) of each widget, in `widgets_values` order."""
-    return [(name, has_control(spec)) for name, spec in input_specs(info) if is_widget(spec)]
+    return [(name, has_control(spec, name)) for name, spec in input_specs(info) if is_widget(spec)]
 
 
 def widget_values(node: dict, info: dict) -> dict:
