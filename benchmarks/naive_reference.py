@@ -49,8 +49,10 @@ def naive_reference_unlearn(unet: nn.Module, draws: list[tuple[Tensor, Tensor]],
         opt_d = torch.optim.Adam([delta], lr=anchor_lr)
         for _ in range(anchor_steps):
             a = frozen(x, t, context=anchor_cond())
-            s = frozen(x, t, context=superclass)
-            passes += 2
+            passes += 1
+            if loss == "adv2":
+                s = frozen(x, t, context=superclass)
+                passes += 1
             total = 0.0
             for w, c in zip(weights, targets):
                 p = frozen(x, t, context=c)
