@@ -88,7 +88,7 @@ def test_passes_per_update_beat_the_naive_loop(denoiser, conditioning):
                         latents=LatentConfig(source="noise"))
     result = unlearn(denoiser, conditioning, cfg, latent_shape=LATENT)
     k = conditioning.targets.shape[0]
-    naive = 20 * (2 + k) + 4  # anchor, superclass and each target per anchor step; 4 for θ
+    naive = 20 * (1 + k) + 4  # L_adv1: the anchor and each target per anchor step; 4 for θ
     assert result.passes_per_update <= 20 + 3
     assert result.passes_per_update <= 0.5 * naive
 
