@@ -194,6 +194,18 @@ def unet_module(denoiser) -> nn.Module:
                          "sensitivity needs a denoiser with a `module` or `unet` attribute")
 
 
+def context_rows(denoiser, cond: Tensor) -> Tensor:
+    """The rows of `cond` that cross-attention reads. A denoiser whose conditioning carries
+    extra non-token rows (the ComfyUI bridge's pooled row for SDXL) says so with
+    `context_of`; the layer hook must hand attn2 the same rows the model does."""
+    while denoiser is not None:
+        fn = getattr(denoiser, "context_of", None)
+        if callable(fn):
+            return fn(cond)
+        denoiser = getattr(denoiser, "inner", None)
+    return cond
+
+
 def cross_attention_layers(module: nn.Module) -> dict[str, nn.Module]:
     """Every `...attn2` module by name: cross-attention in SD-named UNets (ComfyUI's too)."""
     layers = {n: m for n, m in module.named_modules() if n.split(".")[-1] == CROSS_ATTENTION_SUFFIX}
@@ -280,7 +292,7 @@ def layer_sensitivity(denoiser: Denoiser, cond: Tensor, references: Mapping[str,
                 base[name] += out.detach().float().flatten(1).pow(2).sum(1).cpu()
                 count[name] += out[0].numel()
                 for j, ref_name in enumerate(names):
-                    ref = references[ref_name].to(context.device, context.dtype)
+                    ref = context_rows(denoiser, references[ref_name]).to(context.device, context.dtype)
                     ref = ref.expand(context.shape[0], -1, -1)
                     a, k = (args, dict(kwargs, context=ref)) if as_kw else ((args[0], ref, *args[2:]), kwargs)
                     moved = mod(*a, **k)

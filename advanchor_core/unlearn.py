@@ -23,7 +23,7 @@ from torch import Tensor
 
 from .anchors import AnchorConfig, AnchorOptimizer, AnchorState, adversarial_loss, init_anchor
 from .concept import ConceptConditioning
-from .denoiser import CountingDenoiser, Denoiser
+from .denoiser import AUTOCAST_DTYPES, CountingDenoiser, Denoiser, with_autocast
 from .erasure import Erasure, describe
 from .errors import AdvAnchorError, Cancelled, NonFiniteLossError
 from .latents import Draw, LatentConfig, draw_training_latents
@@ -49,6 +49,7 @@ class UnlearnConfig:
     esd_eta: float = 1.0
     seed: int = 0
     accumulate_grads: bool = False  # the reference code never zeroes gradients
+    autocast: str = "off"           # "bf16"/"fp16": denoiser calls under torch.autocast (memory)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -61,6 +62,9 @@ class UnlearnConfig:
             raise AdvAnchorError(f"lr is {self.lr}: it must be greater than 0")
         if self.preservation < 0:
             raise AdvAnchorError(f"preservation weight is {self.preservation}: use 0 or more")
+        if self.autocast != "off" and self.autocast not in AUTOCAST_DTYPES:
+            raise AdvAnchorError(f"autocast {self.autocast!r} is unknown: use 'off', "
+                                 f"{', '.join(map(repr, AUTOCAST_DTYPES))}")
 
 
 def reference_config(**overrides) -> UnlearnConfig:
@@ -240,7 +244,8 @@ def unlearn(denoiser: Denoiser, cc: ConceptConditioning, config: UnlearnConfig =
     device = next(iter(base.values())).device
     cc = cc.to(device)
     gen = torch.Generator().manual_seed(config.seed)
-    run = _Run(CountingDenoiser(denoiser), cc, config, on_step, should_cancel)
+    run = _Run(CountingDenoiser(with_autocast(denoiser, config.autocast)), cc, config, on_step,
+               should_cancel)
     if config.method == "adversarial":
         anchor = _start_anchor(cc, config.anchor, gen, anchor)
     draws = draw_training_latents(denoiser, cc, config.latents, config.steps, gen, device,
@@ -334,7 +339,8 @@ def search_anchor(denoiser: Denoiser, cc: ConceptConditioning, config: UnlearnCo
     cc = cc.to(device)
     gen = torch.Generator().manual_seed(config.seed)
     state = _start_anchor(cc, config.anchor, gen, anchor)
-    run = _Run(CountingDenoiser(denoiser), cc, replace(config, method="adversarial", preservation=0.0),
+    run = _Run(CountingDenoiser(with_autocast(denoiser, config.autocast)), cc,
+               replace(config, method="adversarial", preservation=0.0),
                on_step, should_cancel)
     for i, draw in enumerate(draw_training_latents(denoiser, cc, config.latents, draws, gen, device,
                                                    latents, latent_shape), 1):

@@ -54,6 +54,6 @@ class SearchAnchorNode(io.ComfyNode):
                 denoiser, cc, config, draws=draws, on_step=progress,
                 should_cancel=bridge.should_cancel, **latent_kwargs))
             cond = state.conditioning().detach().float().cpu()
-        _, pooled = bridge.ComfyTextEncoder(clip).encode_one(cc.concept.anchor_text, pooled=True)
-        conditioning = [[cond, {"pooled_output": pooled}]]
+        encoder = bridge.ComfyTextEncoder(clip, pooled_rows=denoiser.pooled_rows)
+        conditioning = encoder.conditioning(cond, cc.concept.anchor_text)
         return io.NodeOutput(state, conditioning)

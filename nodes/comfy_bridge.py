@@ -32,6 +32,8 @@ from ..advanchor_core.delta_files import check_compatible
 from ..advanchor_core.errors import AdvAnchorError, Cancelled
 from ..advanchor_core.schedule import NoiseSchedule
 from ..advanchor_core.text import check_phrase_in, subsequence_positions
+from . import families
+from .checkpointing import checkpointed_blocks
 
 DIFFUSION_PREFIX = "diffusion_model."
 
@@ -57,13 +59,13 @@ def model_schedule(patcher) -> tuple[NoiseSchedule, str]:
             isinstance(sampling, comfy.model_sampling.StableCascadeSampling):
         raise AdvAnchorError(
             f"this MODEL samples with {type(sampling).__bases__[0].__name__}; AdvAnchor supports "
-            "UNet models with a discrete noise schedule (SD1.x, SD2.x): load one of those")
+            "UNet models with a discrete noise schedule (SD1.x, SD2.x, SDXL): load one of those")
     if isinstance(sampling, comfy.model_sampling.V_PREDICTION):
         prediction = "v"
     elif isinstance(sampling, (comfy.model_sampling.X0, comfy.model_sampling.CONST)) or \
             not isinstance(sampling, comfy.model_sampling.EPS):
         raise AdvAnchorError("this MODEL does not predict noise (ε) or v: AdvAnchor supports "
-                             "ε- and v-prediction UNets (SD1.x, SD2.x)")
+                             "ε- and v-prediction UNets (SD1.x, SD2.x, SDXL)")
     else:
         prediction = "eps"
     sigmas = sampling.sigmas.detach().to("cpu", torch.float64)
@@ -77,19 +79,26 @@ class ComfyDenoiser:
     Call `prepare()` first: it loads the model on ComfyUI's device through its model
     management (which applies the MODEL's own patches, e.g. LoRAs, as sampling would).
     Outputs are ε as float32; inputs are cast to the model's compute dtype.
+
+    SDXL-style models (`family.pooled`) also take a vector `y`: the conditioning then carries
+    one extra trailing row holding the pooled text vector (see `ComfyTextEncoder`), which is
+    split off here and turned into `y` with the model's own `encode_adm` for the image size
+    of `x_t` (latent size × 8, as ComfyUI's samplers do). The core never sees the difference.
+
+    `checkpointing` recomputes each UNet block's activations in the backward pass instead of
+    keeping them (torch.utils.checkpoint), trading ~30% more compute for much less memory.
     """
 
-    def __init__(self, patcher):
+    def __init__(self, patcher, checkpointing: bool = False):
         self.patcher = patcher
         self.model = patcher.model
         self.unet = self.model.diffusion_model
-        if getattr(self.model, "adm_channels", 0):
-            raise AdvAnchorError("this MODEL is also conditioned on pooled text and image size "
-                                 "(SDXL-style); AdvAnchor erases from SD1.x/SD2.x UNets for now: "
-                                 "load one of those")
+        self.family = families.detect(patcher)
         self.schedule, self.prediction = model_schedule(patcher)
         self.dtype = self.model.manual_cast_dtype or self.model.get_dtype()
         self.device = patcher.load_device
+        self.checkpointing = checkpointing
+        self._adm_size: dict[tuple[int, int], Tensor] = {}
 
     def prepare(self) -> "ComfyDenoiser":
         comfy.model_management.load_models_gpu([self.patcher], force_full_load=True)
@@ -97,6 +106,15 @@ class ComfyDenoiser:
 
     def named_weights(self) -> dict[str, Tensor]:
         return dict(self.unet.named_parameters())
+
+    @property
+    def pooled_rows(self) -> int:
+        """Trailing conditioning rows that are not tokens (1 for SDXL-style models)."""
+        return 1 if self.family.pooled else 0
+
+    def context_of(self, cond: Tensor) -> Tensor:
+        """The token rows of a conditioning: what cross-attention reads."""
+        return cond[:, :cond.shape[1] - self.pooled_rows]
 
     def _weights(self, delta: Mapping[str, Tensor] | None) -> dict[str, Tensor]:
         grad = torch.is_grad_enabled()
@@ -111,16 +129,42 @@ class ComfyDenoiser:
                 out[name] = w.detach()
         return out
 
+    def _size_embedding(self, height: int, width: int) -> Tensor:
+        """The non-text part of `y` for this image size: `encode_adm` with an empty pooled
+        vector leaves exactly the size/crop (or aesthetic score) embedding."""
+        key = (height, width)
+        if key not in self._adm_size:
+            with torch.inference_mode(False), torch.no_grad():
+                empty = torch.zeros((1, 0))
+                emb = self.model.encode_adm(pooled_output=empty, width=width, height=height,
+                                            target_width=width, target_height=height,
+                                            crop_w=0, crop_h=0, device=self.device)
+            self._adm_size[key] = emb.detach().clone().float()
+        return self._adm_size[key]
+
+    def _y(self, cond: Tensor, x: Tensor) -> Tensor:
+        down = getattr(self.model.latent_format, "spacial_downscale_ratio", 8)
+        size = self._size_embedding(x.shape[-2] * down, x.shape[-1] * down).to(x.device)
+        width = self.model.adm_channels - size.shape[-1]
+        pooled = cond[:, -1, :width]
+        return torch.cat([pooled, size.to(pooled.dtype).expand(cond.shape[0], -1)], dim=-1)
+
     def __call__(self, x_t: Tensor, t: Tensor, cond: Tensor,
                  delta: Mapping[str, Tensor] | None = None) -> Tensor:
         x = x_t.to(self.device, self.dtype)
         c = cond.to(self.device, self.dtype)
         steps = t.to(self.device).float()
-        if delta or torch.is_grad_enabled():
-            out = functional_call(self.unet, self._weights(delta), (x, steps), {"context": c},
-                                  strict=False)
+        kwargs = {"context": self.context_of(c)}
+        if self.family.pooled:
+            kwargs["y"] = self._y(c, x)
+        train = bool(delta) or torch.is_grad_enabled()
+        if train and self.checkpointing:
+            with checkpointed_blocks(self.unet):
+                out = functional_call(self.unet, self._weights(delta), (x, steps), kwargs, strict=False)
+        elif train:
+            out = functional_call(self.unet, self._weights(delta), (x, steps), kwargs, strict=False)
         else:
-            out = self.unet(x, steps, context=c)
+            out = self.unet(x, steps, **kwargs)
         out = out.float()
         if self.prediction == "v":
             return self.schedule.eps_from_v(x_t.to(out.device).float(), t.to(out.device), out)
@@ -173,12 +217,23 @@ def latent_shape(patcher, size: int) -> tuple[int, int, int]:
 
 # --- CLIP --------------------------------------------------------------------------------
 class ComfyTextEncoder:
-    """The core's `TextEncoder` over a ComfyUI CLIP (one 77-token window per prompt)."""
+    """The core's `TextEncoder` over a ComfyUI CLIP (one 77-token window per prompt).
+
+    `pooled_rows=1` (SDXL-style models) appends one row per prompt holding the pooled text
+    vector, zero-padded to the context width: the core then carries it through batching,
+    `repeat_interleave` and anchors as part of the conditioning, and `ComfyDenoiser` splits
+    it off into `y`. Anchors only perturb the concept's token rows, so the row is never
+    changed. Token positions are those of the first token stream ("l" for SDXL); they are
+    checked to agree across every stream the CLIP tokenizes (SDXL's "l" and "g").
+    """
 
     max_tokens = 77
 
-    def __init__(self, clip):
+    def __init__(self, clip, pooled_rows: int = 0):
+        if pooled_rows not in (0, 1):
+            raise ValueError("pooled_rows must be 0 or 1")
         self.clip = clip
+        self.pooled_rows = pooled_rows
 
     def _tokens(self, prompt: str) -> dict:
         tokens = self.clip.tokenize(prompt)
@@ -188,26 +243,80 @@ class ComfyTextEncoder:
                                      f"{self.max_tokens}-token window: shorten it")
         return tokens
 
+    def _stream_ids(self, prompt: str) -> dict[str, list[int]]:
+        return {key: [int(tok[0]) for tok in windows[0]] for key, windows in self._tokens(prompt).items()}
+
     def _ids(self, prompt: str) -> list[int]:
-        tokens = self._tokens(prompt)
-        window = tokens[next(iter(tokens))][0]
-        return [int(tok[0]) for tok in window]
+        streams = self._stream_ids(prompt)
+        return streams["l"] if "l" in streams else streams[next(iter(streams))]
 
     def encode_one(self, prompt: str, pooled: bool = False):
         return self.clip.encode_from_tokens(self._tokens(prompt), return_pooled=pooled)
 
+    def _with_pooled(self, cond: Tensor, pooled: Tensor | None) -> Tensor:
+        if pooled is None:
+            raise AdvAnchorError("this CLIP gives no pooled output, and the MODEL (SDXL-style) "
+                                 "needs one: connect the CLIP from the same checkpoint")
+        width = cond.shape[-1]
+        pooled = pooled.reshape(cond.shape[0], -1).to(cond)
+        if pooled.shape[-1] > width:
+            raise AdvAnchorError(f"the pooled text vector ({pooled.shape[-1]}-d) is wider than the "
+                                 f"conditioning ({width}-d): this CLIP does not fit the MODEL")
+        row = torch.nn.functional.pad(pooled, (0, width - pooled.shape[-1]))
+        return torch.cat([cond, row[:, None]], dim=1)
+
     def encode(self, prompts: Sequence[str]) -> Tensor:
-        outs = [self.encode_one(p) for p in prompts]
+        outs = []
+        for p in prompts:
+            if self.pooled_rows:
+                cond, pooled = self.encode_one(p, pooled=True)
+                outs.append((cond, pooled))
+            else:
+                outs.append((self.encode_one(p), None))
         with torch.inference_mode(False):
-            return torch.cat([o.detach().clone().float().cpu() for o in outs])
+            rows = [c.detach().clone().float().cpu() for c, _ in outs]
+            if self.pooled_rows:
+                rows = [self._with_pooled(c, pl.detach().clone().float().cpu()) for c, (_, pl) in zip(rows, outs)]
+            return torch.cat(rows)
+
+    def conditioning(self, cond: Tensor, prompt: str) -> list:
+        """A ComfyUI CONDITIONING from a conditioning tensor of this encoder (e.g. an anchor
+        built on `prompt`): the pooled row, when there is one, becomes `pooled_output`;
+        otherwise `prompt`'s pooled output is attached, as CLIPTextEncode would."""
+        cond = cond.detach().float().cpu()
+        _, pooled = self.encode_one(prompt, pooled=True)
+        if self.pooled_rows:
+            width = pooled.shape[-1]
+            pooled, cond = cond[:, -1, :width].clone(), cond[:, :-1].clone()
+        return [[cond, {"pooled_output": pooled}]]
 
     def token_positions(self, prompt: str, phrase: str) -> list[int]:
-        ids = self._ids(prompt)
-        empty = self._ids("")
-        end = empty[1]
-        phrase_ids = self._ids(phrase)[1:]
-        phrase_ids = phrase_ids[:phrase_ids.index(end)] if end in phrase_ids else phrase_ids
-        return check_phrase_in(prompt, phrase, subsequence_positions(ids, phrase_ids))
+        found = {}
+        for key, ids in self._stream_ids(prompt).items():
+            end = self._stream_ids("")[key][1]
+            phrase_ids = self._stream_ids(phrase)[key][1:]
+            phrase_ids = phrase_ids[:phrase_ids.index(end)] if end in phrase_ids else phrase_ids
+            found[key] = check_phrase_in(prompt, phrase, subsequence_positions(ids, phrase_ids))
+        positions = list(found.values())
+        if any(p != positions[0] for p in positions):
+            raise AdvAnchorError(f"the tokenizers of this CLIP ({', '.join(found)}) place "
+                                 f"{phrase!r} at different positions in {prompt!r}: AdvAnchor "
+                                 "cannot perturb one set of rows for all of them")
+        return positions[0]
+
+
+def text_encoder(denoiser: ComfyDenoiser, clip) -> ComfyTextEncoder:
+    """The encoder that fits `denoiser`'s model, after checking the CLIP does fit it."""
+    if clip is None:
+        raise AdvAnchorError("no CLIP is connected (the checkpoint has no text encoder): load "
+                             "one with a CLIP loader of the model's family")
+    encoder = ComfyTextEncoder(clip, pooled_rows=denoiser.pooled_rows)
+    width = encoder.encode_one("").shape[-1]
+    if width != denoiser.family.context_dim:
+        raise AdvAnchorError(f"this CLIP gives {width}-d conditioning, but the MODEL "
+                             f"({denoiser.family.name}) reads {denoiser.family.context_dim}-d: "
+                             "connect the CLIP that belongs to the model")
+    return encoder
 
 
 # --- progress, cancel, files ---------------------------------------------------------------

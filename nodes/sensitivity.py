@@ -128,7 +128,7 @@ class ConceptSensitivityNode(io.ComfyNode):
         prompts = parse_candidates(candidate_prompts)
         with bridge.training_mode():
             denoiser = bridge.ComfyDenoiser(model)
-            encoder = bridge.ComfyTextEncoder(clip)
+            encoder = bridge.text_encoder(denoiser, clip)
             cc = encode_concept(encoder, concept)
             latents = bridge.clean_latents(model, latent)
             shape = None if latents is not None else bridge.latent_shape(model, sample_size)

@@ -76,11 +76,11 @@ def require_concept(concept) -> Concept:
     return concept
 
 
-def prepare(model, clip, concept, latent, sample_size: int):
+def prepare(model, clip, concept, latent, sample_size: int, checkpointing: bool = False):
     """Everything a core run needs: the denoiser (loaded), the encoded concept, latent kwargs."""
     concept = require_concept(concept)
-    denoiser = bridge.ComfyDenoiser(model)
-    cc = encode_concept(bridge.ComfyTextEncoder(clip), concept)
+    denoiser = bridge.ComfyDenoiser(model, checkpointing=checkpointing)
+    cc = encode_concept(bridge.text_encoder(denoiser, clip), concept)
     latents = bridge.clean_latents(model, latent)
     shape = tuple(latents.shape[1:]) if latents is not None else bridge.latent_shape(model, sample_size)
     denoiser.prepare()

@@ -74,3 +74,56 @@ def tiny_vae(seed: int = 2):
     taesd = comfy.taesd.taesd.TAESD(latent_channels=4)
     init_weights(taesd, seed)
     return comfy.sd.VAE(sd={k: v.clone() for k, v in taesd.state_dict().items()})
+
+
+# --- SDXL and SD2.x layouts ---------------------------------------------------------------
+# Heads of 64 channels are forced by the SDXL/SD2 configs (unet_extra_config), so 64 channels
+# is the smallest width. Text encoders keep their real widths (the UNet's context is their
+# concatenation: 768 + 1280 = 2048 for SDXL, 1024 for SD2) with 3 layers, the fewest for which
+# ComfyUI's penultimate-layer option is valid.
+UNET_SDXL_SMALL = dict(UNET_SMALL, model_channels=64, use_linear_in_transformer=True,
+                       context_dim=2048, adm_in_channels=2816, num_classes="sequential")
+UNET_SD2_SMALL = dict(UNET_SMALL, model_channels=64, use_linear_in_transformer=True,
+                      context_dim=1024)
+CLIP_LAYERS3 = {"num_hidden_layers": 3, "intermediate_size": 256}
+
+
+def family_config(family: str, unet_config: dict | None = None):
+    """The `comfy.supported_models` config of `family` ("sd15", "sd2", "sdxl")."""
+    import comfy.supported_models as sm
+
+    cls, default = {"sd15": (sm.SD15, UNET_SMALL), "sd2": (sm.SD20, UNET_SD2_SMALL),
+                    "sdxl": (sm.SDXL, UNET_SDXL_SMALL)}[family]
+    return cls(dict(unet_config or default))
+
+
+@torch.inference_mode()
+def tiny_family_model(family: str, seed: int = 0, prediction: str = "eps",
+                      unet_config: dict | None = None):
+    """A ModelPatcher around a seeded UNet of `family`; `prediction` "eps" or "v" (SD2.x's
+    768-px models are v-prediction; ComfyUI guesses that from weights, so it is set here)."""
+    import comfy.model_base
+    import comfy.model_management as mm
+    import comfy.model_patcher
+
+    config = family_config(family, unet_config)
+    if prediction == "v":
+        base = comfy.model_base.BaseModel(config, model_type=comfy.model_base.ModelType.V_PREDICTION)
+    else:
+        base = config.get_model({})
+    init_weights(base.diffusion_model, seed)
+    base.eval()
+    return comfy.model_patcher.ModelPatcher(base, load_device=mm.get_torch_device(),
+                                            offload_device=mm.unet_offload_device())
+
+
+@torch.inference_mode()
+def tiny_family_clip(family: str, seed: int = 1):
+    """ComfyUI's CLIP of `family` with 3-layer encoders (real tokenizers, real widths)."""
+    import comfy.sd
+
+    names = {"sd15": ["clip_l"], "sd2": ["clip_h"], "sdxl": ["clip_l", "clip_g"]}[family]
+    options = {f"{n}_model_config": dict(CLIP_LAYERS3) for n in names}
+    clip = comfy.sd.CLIP(family_config(family).clip_target({}), model_options=options)
+    init_weights(clip.cond_stage_model, seed)
+    return clip
