@@ -49,8 +49,9 @@ def python_path_entries() -> list[str]:
     return [str(STUBS)] if needs_torchvision_stub() else []
 
 
-def bootstrap(output_dir: str | None = None):
-    """Import ComfyUI in this process on the CPU (once), with outputs under `output_dir`."""
+def bootstrap(output_dir: str | None = None, cpu: bool = True):
+    """Import ComfyUI in this process (once), on the CPU unless `cpu` is False (benchmarks on a
+    GPU), with outputs under `output_dir`."""
     comfy_dir = str(comfyui_dir())
     for entry in reversed([comfy_dir] + python_path_entries()):
         if entry in sys.path:
@@ -62,7 +63,7 @@ def bootstrap(output_dir: str | None = None):
         del sys.modules["nodes"]
     import comfy.cli_args
 
-    comfy.cli_args.args.cpu = True
+    comfy.cli_args.args.cpu = cpu
     import comfy.model_management  # noqa: F401  (reads args.cpu at import)
     import folder_paths
 
