@@ -1,0 +1,75 @@
+"""Run the core's unlearning on the lab model, with settings tuned for its size.
+
+Why lab-specific settings: the reference hyper-parameters (lr 1e-5, 51 batch-1 updates, anchor
+lr 1e-4) are sized for SD1.5's 860M parameters and CLIP's embedding scale; on a 1.9M-parameter
+model and MiniLM tokens (norm ~8–11) they change nothing measurable. Every method shares the
+budget below (40 updates of batch 8, Adam lr 3e-3 on all `attn2` tensors, λ = 10, training
+images the original drew for the concept prompt), so the comparison is at matched budgets.
+
+Anchor settings (measured on "red", see benchmarks/RESULTS.md): Adam lr 0.02, one δ step per
+update (warm-started), bound relative to the token norm. With L_adv2 a bound ≤ 0.4 leaves the
+anchor red (nothing is erased); from 0.5 on — and with no bound, early stop included — the
+anchor that minimises L_adv2 is *no object at all* (an empty background), so the concept goes
+but its objects go with it. 0.5 is the default: the smallest bound that erases.
+ESD uses η = 2: with the core's shared draws, ESD at η = 1 has exactly the empty-prompt anchor's
+target, ε*(x_t, ""), so it would repeat that row.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from ..anchors import AnchorConfig
+from ..concept import encode_concept
+from ..latents import LatentConfig
+from ..unlearn import StepReport, UnlearnConfig, UnlearnResult, unlearn
+from .metrics import LabConcept, Timer
+from .world import World
+
+# Shared by every method: the matched budget.
+BASE = UnlearnConfig(steps=40, lr=3e-3, preservation=10.0, parameters="xattn",
+                     latents=LatentConfig(source="supplied", batch_size=8))
+
+METHODS: dict[str, UnlearnConfig] = {
+    "adv1": replace(BASE, method="adversarial",
+                    anchor=AnchorConfig(loss="adv1", steps=1, lr=0.02, bound=1.0, early_stop=True)),
+    "adv2": replace(BASE, method="adversarial",
+                    anchor=AnchorConfig(loss="adv2", steps=1, lr=0.02, bound=0.5, early_stop=True)),
+    "fixed-superclass": replace(BASE, method="fixed"),
+    "fixed-empty": replace(BASE, method="fixed"),
+    "esd": replace(BASE, method="esd", esd_eta=2.0),
+}
+LATENT_SAMPLES = 16
+
+
+@dataclass
+class LabErasure:
+    delta: dict[str, Tensor]
+    result: UnlearnResult
+    seconds: float  # training latents + unlearning, wall time
+    method: str
+
+
+def training_latents(world: World, concept: LabConcept, n: int, seed: int) -> Tensor:
+    """Images the original model draws for the concept's prompt (the reference's latents)."""
+    prompt = concept.core_concept().prompt
+    return world.sample([prompt] * n, seed=10_000 + seed)
+
+
+def erase(world: World, concept: LabConcept, method: str = "adv2", seed: int = 0,
+          config: UnlearnConfig | None = None, retain: bool = False,
+          on_step: Callable[[StepReport], None] | None = None) -> LabErasure:
+    """Erase a lab concept; `config` overrides the method's tuned settings."""
+    cfg = replace(config or METHODS[method], seed=seed)
+    core = concept.core_concept(retain=retain)
+    if method == "fixed-empty":
+        core = replace(core, anchor_prompt="")
+    torch.manual_seed(seed)
+    with Timer() as timer:
+        cc = encode_concept(world.encoder, core)
+        latents = training_latents(world, concept, LATENT_SAMPLES, seed)
+        result = unlearn(world.denoiser, cc, cfg, latents=latents, on_step=on_step)
+    return LabErasure(result.erasure.tensors, result, timer.seconds, method)
