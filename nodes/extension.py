@@ -5,7 +5,7 @@ from comfy_api.latest import ComfyExtension, io
 
 from .anchor import SearchAnchorNode
 from .concept import ConceptNode
-from .files import ApplyErasureNode, SaveErasedCheckpointNode, SaveErasureNode
+from .files import ApplyErasureNode, SaveErasedCheckpointNode, SaveErasureNode, register_output_loras
 from .sensitivity import ConceptSensitivityNode
 from .unlearn import UnlearnNode
 
@@ -16,6 +16,7 @@ NODES: list[type[io.ComfyNode]] = [ConceptNode, SearchAnchorNode, UnlearnNode,
 
 class AdvAnchorExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        register_output_loras()  # here, not on_load: ComfyUI 0.3.x never calls on_load
         return list(NODES)
 
 

@@ -36,6 +36,11 @@ def erasure_folders() -> list[str]:
     return paths
 
 
+def register_output_loras() -> None:
+    """Let Load LoRA list the LoRAs Save Erasure writes to output/loras, without copying."""
+    folder_paths.add_model_folder_path("loras", output_root("loras"))
+
+
 def erasure_files() -> list[str]:
     erasure_folders()
     return [f for f in folder_paths.get_filename_list(FOLDER) if f.endswith(".safetensors")]

@@ -104,6 +104,7 @@ class ConceptSensitivityNode(io.ComfyNode):
                                tooltip="Which weights of the selected layers Unlearn trains: all "
                                        "(to_q/to_k/to_v/to_out, like xattn) or kv (to_k/to_v)."),
                 io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF,
+                             control_after_generate=False,
                              tooltip="Seed of the probe noise: the same seed gives the same report."),
             ],
             outputs=[

@@ -53,6 +53,7 @@ def anchor_inputs(prefix: str = "anchor_") -> list:
 
 def seed_input() -> io.Int.Input:
     return io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF,
+                        control_after_generate=False,  # a new seed would retrain on every queue
                         tooltip="Seed of every random draw (timesteps, noise, anchor start): "
                                 "the same seed gives the same result; change it to train again.")
 

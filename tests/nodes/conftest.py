@@ -29,7 +29,13 @@ def comfy(output_dir):
 
 @pytest.fixture(scope="session")
 def pack(comfy):
-    return runtime.load_pack()
+    """The pack, loaded as ComfyUI loads it: import, then the V3 entrypoint's node list."""
+    import asyncio
+
+    module = runtime.load_pack()
+    extension = asyncio.run(module.comfy_entrypoint())
+    assert asyncio.run(extension.get_node_list())
+    return module
 
 
 @pytest.fixture(scope="session")

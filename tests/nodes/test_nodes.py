@@ -309,7 +309,7 @@ def test_lora_from_save_erasure_loads_with_comfyui_lora_loader(n, erased, tiny, 
     (path,) = run_node(n["save"], erasure=erased["erasure"], format="LoRA", rank=768,
                        filename_prefix="lora_full")
     assert path.startswith("loras")
-    folder_paths.add_model_folder_path("loras", os.path.join(output_dir, "loras"))
+    assert os.path.relpath(path, "loras") in folder_paths.get_filename_list("loras")  # Load LoRA lists it
     with torch.inference_mode():
         lora_model, _ = comfy_nodes.LoraLoader().load_lora(
             tiny["model"], tiny["clip"], os.path.relpath(path, "loras"), 1.0, 0.0)
