@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -32,6 +33,7 @@ from advanchor_core.models import UNet, UNetConfig  # noqa: E402
 from advanchor_core.schedule import NoiseSchedule  # noqa: E402
 from advanchor_core.unlearn import UnlearnConfig, unlearn  # noqa: E402
 from benchmarks.naive_reference import naive_reference_unlearn  # noqa: E402
+from benchmarks.results_md import write_section  # noqa: E402
 
 ANCHOR_STEPS = 20
 
@@ -88,7 +90,8 @@ def run_case(kind: str, attributes: int, full: bool, updates: int) -> dict:
 def machine() -> str:
     if torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    return (f"{platform.processor() or platform.machine()} CPU ({os.cpu_count()} cores, "
+            f"{torch.get_num_threads()} torch threads)")
 
 
 def main() -> None:
@@ -99,6 +102,7 @@ def main() -> None:
     ap.add_argument("--memory", action="store_true",
                     help="peak memory of an SDXL update with/without gradient checkpointing and "
                          "bf16 autocast, through the ComfyUI bridge (benchmarks/bench_memory.py)")
+    ap.add_argument("--write", action="store_true", help="also record the table in RESULTS.md")
     ap.add_argument("--case", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory:
@@ -119,17 +123,30 @@ def main() -> None:
             out = subprocess.run(cmd + (["--full"] if args.full else []), capture_output=True,
                                  text=True, check=True).stdout
             rows.append(json.loads(out.strip().splitlines()[-1]))
-    size = "SD1.5 (320 ch)" if args.full else "SD1.5 layout, 32 ch"
-    print(f"bench_core — {size}, alternating, L_adv1, {ANCHOR_STEPS} anchor steps; {machine()}")
-    print(f"{'attributes':>10} {'loop':>6} {'s/update':>9} {'passes/update':>14} {'peak MiB':>9}")
-    for r in rows:
-        print(f"{r['attributes']:>10} {r['kind']:>6} {r['s_per_update']:>9.3f} "
-              f"{r['passes_per_update']:>14.1f} {r['peak_mib']:>9.0f}")
+    report = table(rows, args)
+    print(report)
+    if args.write:
+        write_section("bench_core_full" if args.full else "bench_core", report)
+
+
+def table(rows: list[dict], args: argparse.Namespace) -> str:
+    size = "SD1.5 UNet size (320 ch), latent 64×64" if args.full else "SD1.5 layout, 32 ch, latent 32×32"
+    lines = [f"## bench_core — {size}", "",
+             f"`python benchmarks/bench_core.py{' --full' if args.full else ''} --updates {args.updates} "
+             f"--threads {args.threads}` on {machine()}, torch {torch.__version__}. Alternating "
+             f"schedule, L_adv1, {ANCHOR_STEPS} anchor steps, xattn, λ = 10; *naive* is "
+             "`benchmarks/naive_reference.py`, the reference code's loop.", "",
+             "| attributes | loop | s/update | denoiser passes/update | peak MiB |", "|---|---|---|---|---|"]
+    lines += [f"| {r['attributes']} | {r['kind']} | {r['s_per_update']:.2f} | {r['passes_per_update']:.1f} | "
+              f"{r['peak_mib']:.0f} |" for r in rows]
+    lines.append("")
     for attrs in (0, 8):
         core, naive = (next(r for r in rows if r["kind"] == k and r["attributes"] == attrs)
                        for k in ("core", "naive"))
-        print(f"{attrs} attributes: core/naive passes {core['passes_per_update'] / naive['passes_per_update']:.2f}, "
-              f"time {core['s_per_update'] / naive['s_per_update']:.2f}")
+        lines.append(f"- {attrs} attributes: core/naive passes "
+                     f"{core['passes_per_update'] / naive['passes_per_update']:.2f}, "
+                     f"time {core['s_per_update'] / naive['s_per_update']:.2f}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

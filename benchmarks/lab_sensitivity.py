@@ -46,10 +46,9 @@ from advanchor_core.lab.world import load_world  # noqa: E402
 from advanchor_core.sensitivity import (ProbeConfig, anchor_map, layer_sensitivity,  # noqa: E402
                                         make_probes, select_layers, standard_candidates)
 from advanchor_core.unlearn import unlearn  # noqa: E402
+from benchmarks.results_md import write_section  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 FIGURE = ROOT / "benchmarks" / "lab_sensitivity.png"
-START, END = "<!-- lab_sensitivity:start -->", "<!-- lab_sensitivity:end -->"
 PROBES = ProbeConfig(latents=4, timesteps=(0.2, 0.5, 0.8), seed=0)
 
 
@@ -197,17 +196,6 @@ def pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
-def write_section(body: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    block = f"{START}\n{body.rstrip()}\n{END}"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    RESULTS.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concepts", nargs="+", default=["red", "circle"])
@@ -289,7 +277,7 @@ def main() -> None:
     body = "\n".join(lines)
     print(body)
     if not args.no_write:
-        write_section(body)
+        write_section("lab_sensitivity", body)
         figure([r for r in outcomes if r.concept == outcomes[0].concept], FIGURE)
 
 
