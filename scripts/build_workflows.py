@@ -274,7 +274,8 @@ def apply_erasure_lora(oi) -> dict:
     g.group("B · with the erasure", [kb, db], COLORS["after"])
     g.group("2 · Side by side", [st, save], COLORS["out"])
     g.note("**Apply a saved erasure LoRA to another checkpoint.**\n\nSave Erasure (format LoRA) "
-           "writes output/loras/advanchor_..._00001_.safetensors: copy it to models/loras. "
+           "writes output/loras/advanchor_..._00001_.safetensors, which Load LoRA lists with the "
+           "LoRAs in models/loras. "
            "Load it on any SD1.5 checkpoint (a fine-tune of the one it was erased from works "
            "best) with Load LoRA (model only); strength_model 1 = as trained, 0.5 = half, "
            "more than 1 = stronger. The erasure changes only UNet weights, so no CLIP strength is "
