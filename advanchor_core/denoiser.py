@@ -130,9 +130,3 @@ class AutocastDenoiser:
 def with_autocast(denoiser: Denoiser, precision: str) -> Denoiser:
     """`denoiser` itself for "off", else wrapped in `AutocastDenoiser`."""
     return denoiser if precision == "off" else AutocastDenoiser(denoiser, precision)
-
-
-@torch.no_grad()
-def frozen(denoiser: Denoiser, x_t: Tensor, t: Tensor, cond: Tensor) -> Tensor:
-    """The original model's ε, never part of any graph."""
-    return denoiser(x_t, t, cond, None)
