@@ -43,3 +43,35 @@ def tiny(comfy):
     from comfy_support import tiny as t
 
     return {"model": t.tiny_model(0), "clip": t.tiny_clip(1), "vae": t.tiny_vae(2)}
+
+
+@pytest.fixture(scope="session")
+def n(pack):
+    """Every node class of the pack, by short name."""
+    from advanchor_pack.nodes import anchor, concept, files, sensitivity, unlearn
+
+    return dict(concept=concept.ConceptNode, anchor=anchor.SearchAnchorNode,
+                unlearn=unlearn.UnlearnNode, sens=sensitivity.ConceptSensitivityNode,
+                ckpt=files.SaveErasedCheckpointNode, save=files.SaveErasureNode,
+                apply=files.ApplyErasureNode)
+
+
+@pytest.fixture(scope="session")
+def bridge(pack):
+    from advanchor_pack.nodes import comfy_bridge
+
+    return comfy_bridge
+
+
+@pytest.fixture(scope="session")
+def errors(pack):
+    from advanchor_pack.advanchor_core import errors
+
+    return errors
+
+
+@pytest.fixture(scope="session")
+def concept(n):
+    from comfy_support.inprocess import run_node
+
+    return run_node(n["concept"], concept="Van Gogh")[0]

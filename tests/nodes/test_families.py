@@ -13,28 +13,6 @@ FAST = dict(iterations=2, anchor_steps=2, latent_source="noise", sample_size=64,
 
 
 @pytest.fixture(scope="module")
-def n(pack):
-    from advanchor_pack.nodes import anchor, concept, sensitivity, unlearn
-
-    return dict(concept=concept.ConceptNode, anchor=anchor.SearchAnchorNode,
-                unlearn=unlearn.UnlearnNode, sens=sensitivity.ConceptSensitivityNode)
-
-
-@pytest.fixture(scope="module")
-def bridge(pack):
-    from advanchor_pack.nodes import comfy_bridge
-
-    return comfy_bridge
-
-
-@pytest.fixture(scope="module")
-def errors(pack):
-    from advanchor_pack.advanchor_core import errors
-
-    return errors
-
-
-@pytest.fixture(scope="module")
 def sdxl(comfy):
     from comfy_support import tiny as t
 
@@ -46,11 +24,6 @@ def sd2(comfy):
     from comfy_support import tiny as t
 
     return {"model": t.tiny_family_model("sd2", 20, prediction="v"), "clip": t.tiny_family_clip("sd2", 21)}
-
-
-@pytest.fixture(scope="module")
-def concept(n):
-    return run_node(n["concept"], concept="Van Gogh")[0]
 
 
 def eps(bridge, model, clip, prompt, seed=0):

@@ -13,27 +13,6 @@ FAST = dict(iterations=4, anchor_steps=2, latent_source="noise", sample_size=64,
 
 
 @pytest.fixture(scope="module")
-def n(pack):
-    from advanchor_pack.nodes import anchor, concept, files, unlearn
-
-    return dict(concept=concept.ConceptNode, anchor=anchor.SearchAnchorNode,
-                unlearn=unlearn.UnlearnNode, ckpt=files.SaveErasedCheckpointNode,
-                save=files.SaveErasureNode, apply=files.ApplyErasureNode)
-
-
-@pytest.fixture(scope="module")
-def errors(pack):
-    from advanchor_pack.advanchor_core import errors
-
-    return errors
-
-
-@pytest.fixture(scope="module")
-def concept(n):
-    return run_node(n["concept"], concept="Van Gogh")[0]
-
-
-@pytest.fixture(scope="module")
 def erased(n, tiny, concept):
     """One Unlearn run shared by the tests that inspect its outputs; input state captured."""
     model = tiny["model"]

@@ -10,19 +10,6 @@ from comfy_support.inprocess import run_node, unet_state
 
 
 @pytest.fixture(scope="module")
-def n(pack):
-    from advanchor_pack.nodes import anchor, concept, sensitivity, unlearn
-
-    return dict(concept=concept.ConceptNode, anchor=anchor.SearchAnchorNode,
-                sens=sensitivity.ConceptSensitivityNode, unlearn=unlearn.UnlearnNode)
-
-
-@pytest.fixture(scope="module")
-def concept(n):
-    return run_node(n["concept"], concept="Van Gogh")[0]
-
-
-@pytest.fixture(scope="module")
 def inspected(n, tiny, concept):
     before = unet_state(tiny["model"])
     anchor, _ = run_node(n["anchor"], model=tiny["model"], clip=tiny["clip"], concept=concept,
