@@ -51,11 +51,12 @@ def grid_rows(world, concept: LabConcept, delta, n: int = 8, seed: int = 0):
     prompts = [target[0], target[len(target) // 2]]
     prompts += [p for ps in concept.synonym_prompts().values() for p in ps[:1]]
     prompts += [row[0] for row in concept.preserve_prompts()[::17][:2]]
+    batch = [p for p in prompts for _ in range(n)]
+    before = world.sample(batch, seed=seed)
+    after = world.sample(batch, seed=seed, delta=delta)
     rows = []
-    for p in prompts:
-        before = world.sample([p] * n, seed=seed)
-        after = world.sample([p] * n, seed=seed, delta=delta)
-        rows += [(f"{p}\nbefore", before), ("after", after)]
+    for i, p in enumerate(prompts):
+        rows += [(f"{p}\nbefore", before[i * n:(i + 1) * n]), ("after", after[i * n:(i + 1) * n])]
     return rows
 
 
