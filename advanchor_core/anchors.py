@@ -16,7 +16,9 @@ from torch import Tensor
 from .concept import ConceptConditioning
 from .errors import AdvAnchorError, NonFiniteLossError
 
-LOSSES = ("adv1", "adv2")
+LOSSES = ("adv1", "adv2", "orth")
+CENTRED = ("adv2", "orth")   # losses measured relative to the superclass's prediction
+ORTH_STOP = 1e-3             # "orth" is done once every |c_k| is below ~0.03
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class AnchorConfig:
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
-            raise AdvAnchorError(f"anchor loss {self.loss!r} is unknown: use 'adv1' or 'adv2'")
+            raise AdvAnchorError(f"anchor loss {self.loss!r} is unknown: use one of {LOSSES}")
         if self.steps < 1:
             raise AdvAnchorError(f"anchor steps is {self.steps}: give at least 1")
         if not self.lr > 0:
@@ -93,13 +95,23 @@ def adversarial_loss(anchor_eps: Tensor, target_eps: Tensor, weights: Tensor,
                      superclass_eps: Tensor | None, loss: str, concept_term: bool) -> Tensor:
     """L_adv1 = Σ_k w_k mean(a ⊙ p_k) / (1 + ori); L_adv2 the same with a, p_k centred on s.
 
-    anchor_eps [B, ...]; target_eps [K, B, ...]; superclass_eps [B, ...] (L_adv2 only).
+    "orth" (ours) = Σ_k w_k c_k² / (1 + ori), c_k = ⟨a − s, p_k − s⟩ / ‖p_k − s‖²: the share of
+    the concept's direction (relative to the superclass) the anchor still carries, driven to
+    zero rather than below it. L_adv1/L_adv2 reward pointing *away* from the concept without
+    limit, which in the lab ends at an anchor that draws no object at all; c_k = 0 is the
+    nearest anchor that lacks the concept and nothing more.
+
+    anchor_eps [B, ...]; target_eps [K, B, ...]; superclass_eps [B, ...] (centred losses only).
     """
     a, p = anchor_eps.float(), target_eps.float()
-    if loss == "adv2":
+    if loss in CENTRED:
         s = superclass_eps.float()
         a, p = a - s, p - s[None]
-    scores = (a[None] * p).flatten(1).mean(1)
+    if loss == "orth":
+        p = p.flatten(1)
+        scores = ((a.flatten()[None] * p).sum(1) / p.square().sum(1).clamp_min(1e-12)).square()
+    else:
+        scores = (a[None] * p).flatten(1).mean(1)
     return (weights.to(scores) * scores).sum() / (1 + int(concept_term))
 
 
@@ -127,4 +139,5 @@ class AnchorOptimizer:
             delta.copy_(project(delta, self.state.token_norms, self.config.bound))
 
     def should_stop(self, loss: Tensor) -> bool:
-        return self.config.early_stop and loss.item() < 0
+        threshold = ORTH_STOP if self.config.loss == "orth" else 0.0
+        return self.config.early_stop and loss.item() < threshold

@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .anchors import AnchorConfig, AnchorOptimizer, AnchorState, adversarial_loss, init_anchor
+from .anchors import (CENTRED, AnchorConfig, AnchorOptimizer, AnchorState, adversarial_loss,
+                      init_anchor)
 from .concept import ConceptConditioning
 from .denoiser import AUTOCAST_DTYPES, CountingDenoiser, Denoiser, with_autocast
 from .erasure import Erasure, describe
@@ -123,7 +124,7 @@ class _Run:
         prompts: dict[str, Tensor] = {}
         if cfg.method == "adversarial":
             prompts["targets"] = cc.targets
-            if cfg.anchor.loss == "adv2":
+            if cfg.anchor.loss in CENTRED:
                 prompts["superclass"] = cc.superclass
         elif cfg.method == "fixed":
             prompts["fixed"] = cc.fixed_anchor
@@ -162,7 +163,7 @@ class _Run:
     # --- anchor search -----------------------------------------------------------------
     def anchor_loss(self, eps: Tensor, refs: _Refs) -> Tensor:
         cc, cfg = self.cc, self.config.anchor
-        sup = refs["superclass"][0] if cfg.loss == "adv2" else None
+        sup = refs["superclass"][0] if cfg.loss in CENTRED else None
         return adversarial_loss(eps, refs["targets"], cc.target_weights, sup, cfg.loss,
                                 self.cc.concept.use_concept_term if self.cc.concept else True)
 

@@ -34,10 +34,9 @@ from advanchor_core.lab.figures import image_grid  # noqa: E402
 from advanchor_core.lab.metrics import Comparison, EvalPlan, LabConcept, chance_floor, evaluate  # noqa: E402
 from advanchor_core.lab.world import load_world  # noqa: E402
 from advanchor_core.unlearn import UnlearnConfig  # noqa: E402
+from benchmarks.results_md import write_section  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 GRID = ROOT / "benchmarks" / "lab_erasure_grid.png"
-START, END = "<!-- lab_erasure:start -->", "<!-- lab_erasure:end -->"
 FLOOR_SLACK = 0.07  # one sampling-error width at 36 samples a cell
 
 
@@ -71,6 +70,11 @@ def _adv(loss: str, **anchor) -> UnlearnConfig:
     return replace(base, anchor=replace(base.anchor, **anchor))
 
 
+def _orth(**anchor) -> UnlearnConfig:
+    """The "orth" anchor loss: drive the concept's share c_k to 0 instead of below it."""
+    return replace(METHODS["adv2"], anchor=AnchorConfig(loss="orth", steps=5, lr=0.02, **anchor))
+
+
 def variants() -> dict[str, tuple[str, UnlearnConfig, bool]]:
     """Settings tried by --search: (method key, config, retain prompts)."""
     adv2 = METHODS["adv2"]
@@ -83,6 +87,9 @@ def variants() -> dict[str, tuple[str, UnlearnConfig, bool]]:
         "adv2 xattn-kv λ=30": ("adv2", replace(adv2, parameters="xattn-kv", preservation=30.0), False),
         "adv2 sequential, no bound, early stop": (
             "adv2", replace(_adv("adv2", steps=10, lr=0.01, bound=None), schedule="sequential"), False),
+        "orth bound=0.5, 5 anchor steps": ("adv2", _orth(bound=0.5), False),
+        "orth bound=1.0, 5 anchor steps": ("adv2", _orth(bound=1.0), False),
+        "orth no bound, 5 anchor steps": ("adv2", _orth(bound=None), False),
         "fixed-superclass +retain": ("fixed-superclass", fixed, True),
         "fixed-superclass xattn-kv": ("fixed-superclass", replace(fixed, parameters="xattn-kv"), False),
     }
@@ -149,17 +156,6 @@ def summary(rows: list[Row], reference: list[Row]) -> list[str]:
     return out
 
 
-def write_section(body: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    block = f"{START}\n{body.rstrip()}\n{END}"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    RESULTS.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concepts", nargs="+", default=["red", "circle", "stripes"])
@@ -167,6 +163,10 @@ def main() -> None:
     parser.add_argument("--methods", nargs="*", default=list(METHODS))
     parser.add_argument("--search", action="store_true", help="also try adversarial variants")
     parser.add_argument("--search-concepts", nargs="+", default=["red"])
+    parser.add_argument("--variants", nargs="+", metavar="TEXT",
+                        help="with --search: only the variants whose label contains one of these")
+    parser.add_argument("--section", default="lab_erasure",
+                        help="the RESULTS.md section to write (another name keeps the main table)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--json", type=Path, help="also dump every row here")
@@ -183,7 +183,7 @@ def main() -> None:
         body = report(main_rows, found, seeds, bool(found), sum(r.get("total_s", 0) for r in dumped[:1]))
         print(body)
         if not args.no_write:
-            write_section(body)
+            write_section(args.section, body)
         return
     world = load_world()
     rows: list[Row] = []
@@ -192,7 +192,8 @@ def main() -> None:
     jobs = [(c, m, m, None, False) for c in args.concepts for m in args.methods]
     if args.search:
         jobs += [(c, label, m, cfg, retain) for c in args.search_concepts
-                 for label, (m, cfg, retain) in variants().items()]
+                 for label, (m, cfg, retain) in variants().items()
+                 if not args.variants or any(v in label for v in args.variants)]
     for concept_name in dict.fromkeys(j[0] for j in jobs):
         concept = LabConcept.parse(concept_name)
         plan = EvalPlan(concept, n_target=4, n_preserve=1, n_leak=4)
@@ -217,8 +218,8 @@ def main() -> None:
         dump += [{**r.__dict__, "search": True} for r in search_rows]
         args.json.write_text(json.dumps(dump, indent=1))
     if not args.no_write:
-        write_section(body)
-    if grid_rows and not args.no_write:
+        write_section(args.section, body)
+    if grid_rows and not args.no_write and args.section == "lab_erasure":
         image_grid(grid_rows, GRID, title="target prompts, same seeds: original, then each method")
 
 

@@ -21,6 +21,22 @@ def test_adversarial_loss_is_a_weighted_alignment():
     assert adversarial_loss(a, p, w, s, "adv2", False).item() == 0.5 * ((0 * 1 + 1 * -1) / 2)
 
 
+def test_orth_loss_is_the_squared_share_of_the_concept_direction():
+    s = torch.zeros(1, 2)
+    p = torch.tensor([[[2.0, 0.0]]])                 # the concept's direction from s
+    w = torch.tensor([1.0])
+    share = lambda a: adversarial_loss(torch.tensor([a]), p, w, s, "orth", False).item()  # noqa: E731
+    assert share([2.0, 5.0]) == 1.0                   # carries all of it (orthogonal part ignored)
+    assert share([0.0, 5.0]) == 0.0                   # carries none: the minimum
+    assert share([-2.0, 0.0]) == 1.0                  # pointing away is penalised, not rewarded
+
+
+def test_orth_search_drives_the_share_towards_zero(denoiser, conditioning):
+    _, hist = search(denoiser, conditioning, loss="orth", steps=30, lr=0.5, early_stop=False)
+    assert hist[-1].losses["adv"] < 0.5 * search(denoiser, conditioning, loss="orth", steps=1,
+                                                 lr=1e-9)[1][0].losses["adv"]
+
+
 def test_projection_caps_each_token_relative_to_its_norm():
     delta = torch.tensor([[3.0, 4.0], [0.1, 0.0]])
     out = project(delta, torch.tensor([2.0, 2.0]), 0.5)
