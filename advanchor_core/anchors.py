@@ -26,7 +26,7 @@ class AnchorConfig:
     """Reference defaults: L_adv1, Adam lr 1e-4, 20 steps, no bound, early stop at L_adv < 0.
 
     `bound` caps ‖δ_i‖ at `bound` × ‖e_i‖ for each concept token i: relative, because text
-    encoders differ in scale (CLIP-L tokens are ~28 long, MiniLM's ~1 after padding).
+    encoders differ in scale (CLIP-L's per-token outputs are ~28 long, the lab's MiniLM's 6–11).
     """
 
     loss: str = "adv1"
