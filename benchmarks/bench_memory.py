@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--full", action="store_true", help="the real SDXL UNet (GPU)")
     ap.add_argument("--threads", type=int, default=1, help="CPU threads")
+    ap.add_argument("--write", action="store_true", help="also record the table in RESULTS.md")
     ap.add_argument("--case", choices=list(CASES), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     import torch
@@ -110,12 +111,19 @@ def main(argv: list[str] | None = None) -> None:
                              text=True, check=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
     size = "SDXL UNet, fp16, 1024 px" if args.full else "SDXL layout (2 levels, 128 ch), 256 px"
-    print(f"bench_memory — one update (forward+backward, xattn delta, batch 2), {size}; "
-          f"{rows[0]['device_name']}")
-    print(f"{'case':>20} {'s/update':>9} {'saved MiB':>10} {'peak MiB':>9} {'finite':>7}")
-    for r in rows:
-        print(f"{r['case']:>20} {r['seconds']:>9.3f} {r['saved_mib']:>10.1f} {r['peak_mib']:>9.0f} "
-              f"{str(r['loss_finite']):>7}")
+    lines = [f"## bench_memory — one update (forward+backward, xattn delta, batch 2), {size}", "",
+             f"`python benchmarks/bench_memory.py{' --full' if args.full else ''} --threads "
+             f"{args.threads}` through the ComfyUI bridge on {rows[0]['device_name']}. *saved*: "
+             "activation memory autograd keeps for the backward pass.", "",
+             "| case | s/update | saved MiB | peak MiB | loss finite |", "|---|---|---|---|---|"]
+    lines += [f"| {r['case']} | {r['seconds']:.2f} | {r['saved_mib']:.1f} | {r['peak_mib']:.0f} | "
+              f"{r['loss_finite']} |" for r in rows]
+    print("\n".join(lines))
+    if args.write:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from benchmarks.results_md import write_section
+
+        write_section("bench_memory_full" if args.full else "bench_memory", "\n".join(lines))
 
 
 if __name__ == "__main__":

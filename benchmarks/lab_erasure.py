@@ -211,7 +211,10 @@ def main() -> None:
                 if seed == args.seeds[0] and cfg is None:
                     imgs = world.sample(plan.groups["target"][::4][:9], seed=seed, delta=delta)
                     grid_rows.append((f"{label}", imgs))
-    body = report(rows, search_rows, args.seeds, args.search, time.perf_counter() - start)
+    main_table = args.section == "lab_erasure"
+    body = report(rows, search_rows, args.seeds, args.search, time.perf_counter() - start,
+                  **({} if main_table else {"title": f"Lab erasure, extra variants ({args.section})",
+                                            "grid": False}))
     print(body)
     if args.json:
         dump = [{**r.__dict__, "search": False} for r in rows]
@@ -223,11 +226,13 @@ def main() -> None:
         image_grid(grid_rows, GRID, title="target prompts, same seeds: original, then each method")
 
 
-def report(rows: list[Row], search_rows: list[Row], seeds, search: bool, seconds: float) -> str:
+def report(rows: list[Row], search_rows: list[Row], seeds, search: bool, seconds: float,
+           title: str = "Lab erasure: adversarial vs fixed anchors vs ESD", grid: bool = True) -> str:
+    command = " ".join(["python benchmarks/lab_erasure.py", *sys.argv[1:]])
     lines = [
-        "## Lab erasure: adversarial vs fixed anchors vs ESD",
+        f"## {title}",
         "",
-        f"`python benchmarks/lab_erasure.py{' --search' if search else ''}` — "
+        f"`{command}` — "
         f"{platform.machine()} CPU, torch {torch.__version__}; "
         f"seeds {', '.join(map(str, seeds))} (values per seed joined by ' / ').",
         "",
@@ -245,7 +250,8 @@ def report(rows: list[Row], search_rows: list[Row], seeds, search: bool, seconds
     lines += ["", *summary(rows + search_rows, rows)]
     if search_rows:
         lines += ["", "### Variant search", "", *aggregate(search_rows, rows)]
-    lines += ["", f"![before/after grid]({GRID.name})", ""]
+    if grid:
+        lines += ["", f"![before/after grid]({GRID.name})", ""]
     return "\n".join(lines)
 
 
