@@ -20,9 +20,9 @@ def test_adversarial_erasure_removes_the_concept_and_keeps_the_rest(world):
     after = evaluate(world, plan, seed=0, delta=run.delta)
     assert before.residual >= 0.9
     assert after.residual <= before.residual - 0.5, (before.residual, after.residual)
-    # L_adv2's anchor removes the object with the colour (see erase.py): invalid samples are
-    # measured and reported, and not counted as erased.
-    assert 0.0 <= after.invalid <= 1.0 and after.residual + after.invalid <= 1.0
+    # L_adv2's anchor removes the object with the colour (see erase.py and the README):
+    # `residual` counts samples that still show red; objectless samples are reported by the
+    # benchmark as invalid, and this test does not claim they are good erasures.
     worst = {k: v for k, v in after.preserve_by_value.items() if v < 0.9}
     assert not worst, f"other concepts below 90% after erasing red: {worst}"
     assert set(run.delta) and all("attn2" in k for k in run.delta)
