@@ -62,7 +62,7 @@ def test_base_weights_are_untouched_and_only_the_preset_changes(denoiser, condit
     result = run(denoiser, conditioning, parameters="xattn-kv")
     for k, v in denoiser.module.state_dict().items():
         assert torch.equal(v, before[k]), k
-        assert v.grad is None if hasattr(v, "grad") else True
+    assert all(p.grad is None for p in denoiser.module.parameters())  # not even gradients written
     names = set(result.erasure.tensors)
     assert names == {n for n in before if ".attn2.to_k." in n or ".attn2.to_v." in n}
 
