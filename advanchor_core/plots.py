@@ -147,7 +147,8 @@ def token_bars(tokens: TokenAttribution, title: str = "") -> np.ndarray:
     return figure_to_array(fig)
 
 
-def loss_curve(history: Sequence, size: tuple[int, int] = (640, 400)) -> np.ndarray:
+def loss_curve(history: Sequence, size: tuple[int, int] = (640, 400),
+               title: str = "AdvAnchor unlearning") -> np.ndarray:
     """Unlearning losses per update (and the anchor loss, right axis) from StepReports."""
     fig = _figure(size)
     ax = fig.add_subplot(1, 1, 1)
@@ -165,7 +166,7 @@ def loss_curve(history: Sequence, size: tuple[int, int] = (640, 400)) -> np.ndar
     ax.set_xlabel("update")
     ax.set_ylabel("loss")
     ax.set_yscale("symlog", linthresh=1e-4)
-    ax.set_title("AdvAnchor unlearning")
+    ax.set_title(title)
     ax.legend(loc="upper right")
     fig.tight_layout()
     return figure_to_array(fig)

@@ -16,7 +16,8 @@ import torch
 
 from . import data
 from .erase import METHODS, erase
-from .figures import image_grid, loss_curve
+from .. import plots
+from .figures import image_grid
 from .metrics import Comparison, EvalPlan, LabConcept, chance_floor, evaluate
 from .world import load_world
 
@@ -88,8 +89,9 @@ def main() -> None:
     print(table(cmp, concept))
     grid = image_grid(grid_rows(world, concept, run.delta, seed=args.seed), args.out / "grid.png",
                       title=f"erasing '{concept.word}' ({args.method}): before/after, same seeds")
-    curve = loss_curve(run.result.history, args.out / "loss.png",
-                       title=f"erasing '{concept.word}' ({args.method})")
+    curve = args.out / "loss.png"
+    plots.save_png(plots.loss_curve(run.result.history, title=f"erasing '{concept.word}' ({args.method})"),
+                   curve)
     print(f"\nwrote {grid} and {curve}; total {time.perf_counter() - start:.0f}s")
 
 

@@ -1,4 +1,4 @@
-"""Image grids and loss curves for the demo and the benchmark (matplotlib, Agg, PNG)."""
+"""Image grids of lab samples for the demo and the benchmark (matplotlib, Agg, PNG)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,7 +11,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from torch import Tensor  # noqa: E402
 
-from ..unlearn import StepReport  # noqa: E402
 from .data import to_uint8  # noqa: E402
 
 
@@ -37,32 +36,6 @@ def image_grid(rows: Sequence[tuple[str, Tensor]], path: Path, title: str = "") 
             side.set_visible(False)
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def loss_curve(history: Sequence[StepReport], path: Path, title: str = "") -> Path:
-    """Erase loss, preservation loss and (if present) the adversarial anchor loss per update."""
-    steps = [r.step for r in history if r.phase == "unlearn"]
-    series = {k: [r.losses.get(k, np.nan) for r in history if r.phase == "unlearn"]
-              for k in ("erase", "preserve", "adv")}
-    fig, ax = plt.subplots(figsize=(5.5, 3.2))
-    ax.plot(steps, series["erase"], label="erase ‖ε_θ(c_u) − target‖²")
-    ax.plot(steps, series["preserve"], label="preserve ‖ε_θ(c_s) − ε*(c_s)‖²")
-    ax.set_xlabel("update")
-    ax.set_ylabel("loss")
-    ax.set_yscale("log")
-    if not np.all(np.isnan(series["adv"])):
-        ax2 = ax.twinx()
-        ax2.plot(steps, series["adv"], color="tab:red", alpha=0.6, label="anchor L_adv")
-        ax2.set_ylabel("L_adv", color="tab:red")
-        ax2.legend(loc="upper right", fontsize=7)
-    ax.legend(loc="lower left", fontsize=7)
-    if title:
-        ax.set_title(title, fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
