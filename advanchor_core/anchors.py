@@ -82,6 +82,21 @@ def init_anchor(cc: ConceptConditioning, config: AnchorConfig, generator: torch.
                        delta.to(cc.anchor_base.device).requires_grad_(True))
 
 
+def rebase_anchor(cc: ConceptConditioning, anchor: AnchorState) -> AnchorState:
+    """`anchor`'s δ on this run's own encoding of the concept.
+
+    Why: a searched anchor travels between nodes and is reused as δ alone; re-attaching it to
+    the conditioning the run encoded keeps devices and dtypes right and refuses an anchor
+    searched for another concept or text encoder (its δ would not fit the token rows).
+    """
+    shape = (len(cc.anchor_positions), cc.anchor_base.shape[-1])
+    if not isinstance(anchor, AnchorState) or tuple(anchor.delta.shape) != shape:
+        raise AdvAnchorError("the anchor was searched for another concept or text encoder: "
+                             "search it again with this concept and CLIP")
+    delta = anchor.delta.detach().clone().to(cc.anchor_base.device)
+    return AnchorState(cc.anchor_base, list(cc.anchor_positions), delta.requires_grad_(True))
+
+
 def project(delta: Tensor, token_norms: Tensor, bound: float | None) -> Tensor:
     """Scale each token's δ back onto the ball ‖δ_i‖ ≤ bound·‖e_i‖ (identity if unbounded)."""
     if bound is None:

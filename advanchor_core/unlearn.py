@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .anchors import (CENTRED, AnchorConfig, AnchorOptimizer, AnchorState, adversarial_loss,
-                      init_anchor)
+                      init_anchor, rebase_anchor)
 from .concept import ConceptConditioning
 from .denoiser import AUTOCAST_DTYPES, CountingDenoiser, Denoiser, with_autocast
 from .erasure import Erasure, describe
@@ -267,19 +267,13 @@ def unlearn(denoiser: Denoiser, cc: ConceptConditioning, config: UnlearnConfig =
 
 def _start_anchor(cc: ConceptConditioning, config: AnchorConfig, gen: torch.Generator,
                   given: AnchorState | None) -> AnchorState:
-    fresh = init_anchor(cc, config, gen)
-    if given is None:
-        return fresh
-    if given.delta.shape != fresh.delta.shape:
-        raise AdvAnchorError("the anchor was searched for another concept or encoder: search "
-                             "it again for this concept")
-    return AnchorState(fresh.base, fresh.positions, given.delta.detach().clone().to(fresh.base.device).requires_grad_(True))
+    fresh = init_anchor(cc, config, gen)  # drawn either way: one seed, one stream of draws
+    return fresh if given is None else rebase_anchor(cc, given)
 
 
 def _alternating(run: _Run, draws: list[Draw], delta, opt, anchor: AnchorState | None) -> None:
     """Per update: refine δ on this draw (warm start, fresh Adam), then one θ step."""
     total = len(draws)
-    anchor_opt = None
     for i, draw in enumerate(draws, 1):
         run.check_cancel()
         refs = run.references(draw, anchor)

@@ -10,7 +10,7 @@ import torch
 from comfy_api.latest import io
 
 from ..advanchor_core import plots
-from ..advanchor_core.anchors import AnchorState
+from ..advanchor_core.anchors import rebase_anchor
 from ..advanchor_core.concept import ConceptConditioning, encode_concept
 from ..advanchor_core.errors import AdvAnchorError
 from ..advanchor_core.sensitivity import ProbeConfig, analyse, make_probes
@@ -50,15 +50,7 @@ def token_labels(clip, prompt: str) -> tuple[list[str], int]:
 
 def anchor_conditioning(anchor, cc: ConceptConditioning) -> torch.Tensor | None:
     """The ANCHOR's conditioning, rebuilt on this concept's encoding (as Unlearn does)."""
-    if anchor is None:
-        return None
-    if not isinstance(anchor, AnchorState) or \
-            tuple(anchor.delta.shape) != (len(cc.anchor_positions), cc.anchor_base.shape[-1]):
-        raise AdvAnchorError("the ANCHOR was searched for another concept or text encoder: "
-                             "search it again with this CONCEPT and CLIP")
-    state = AnchorState(cc.anchor_base, list(cc.anchor_positions),
-                        anchor.delta.detach().clone().to(cc.anchor_base.device))
-    return state.conditioning().detach()
+    return None if anchor is None else rebase_anchor(cc, anchor).conditioning().detach()
 
 
 class ConceptSensitivityNode(io.ComfyNode):
