@@ -6,11 +6,12 @@ that generic form onto any UNet it loads, so the file drops into existing graphs
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import torch
 from safetensors import safe_open
@@ -23,19 +24,29 @@ from .errors import AdvAnchorError
 LORA_PREFIX = "diffusion_model."
 
 
-def atomic_save(tensors: Mapping[str, Tensor], path: str | os.PathLike, metadata: Mapping[str, str]) -> Path:
-    """Write to a temporary file in the target folder, then rename: never a half-written file."""
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary name beside `path`, renamed onto it only if the block succeeds.
+
+    Why: a reader (ComfyUI's loaders, a user's file browser) never sees a half-written file,
+    and a cancelled or failed write leaves nothing behind.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, dict(metadata))
+        yield Path(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return path
+
+
+def atomic_save(tensors: Mapping[str, Tensor], path: str | os.PathLike, metadata: Mapping[str, str]) -> Path:
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), dict(metadata))
+    return Path(path)
 
 
 def save_erasure(path: str | os.PathLike, erasure: Erasure) -> Path:

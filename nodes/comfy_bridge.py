@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from typing import Callable, Iterator, Mapping, Sequence
 
 import torch
@@ -292,9 +291,10 @@ class ComfyTextEncoder:
 
     def token_positions(self, prompt: str, phrase: str) -> list[int]:
         found = {}
+        empty, alone = self._stream_ids(""), self._stream_ids(phrase)
         for key, ids in self._stream_ids(prompt).items():
-            end = self._stream_ids("")[key][1]
-            phrase_ids = self._stream_ids(phrase)[key][1:]
+            end = empty[key][1]
+            phrase_ids = alone[key][1:]
             phrase_ids = phrase_ids[:phrase_ids.index(end)] if end in phrase_ids else phrase_ids
             found[key] = check_phrase_in(prompt, phrase, subsequence_positions(ids, phrase_ids))
         positions = list(found.values())
@@ -371,16 +371,3 @@ def output_path(filename_prefix: str, root: str) -> str:
     folder, name, counter, _, _ = folder_paths.get_save_image_path(prefix, root)
     os.makedirs(folder, exist_ok=True)
     return os.path.join(folder, f"{name}_{counter:05}_.safetensors")
-
-
-@contextlib.contextmanager
-def atomic_target(path: str) -> Iterator[str]:
-    """Yield a temporary name beside `path`; rename onto `path` only if the block succeeds."""
-    fd, tmp = tempfile.mkstemp(prefix=".advanchor-", suffix=".tmp", dir=os.path.dirname(path))
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

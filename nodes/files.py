@@ -15,8 +15,8 @@ from comfy_api.latest import io
 import comfy.sd
 
 from ..advanchor_core import __version__
-from ..advanchor_core.delta_files import (atomic_save, extract_lora, load_erasure, lora_to_delta,
-                                          save_erasure)
+from ..advanchor_core.delta_files import (atomic_path, atomic_save, extract_lora, load_erasure,
+                                          lora_to_delta, save_erasure)
 from ..advanchor_core.erasure import Erasure as ErasureData
 from ..advanchor_core.errors import AdvAnchorError
 from . import comfy_bridge as bridge
@@ -86,8 +86,8 @@ class SaveErasedCheckpointNode(io.ComfyNode):
     @classmethod
     def execute(cls, model, clip, vae, filename_prefix) -> io.NodeOutput:
         path = bridge.output_path(filename_prefix, output_root("checkpoints"))
-        with bridge.atomic_target(path) as tmp:
-            comfy.sd.save_checkpoint(tmp, model, clip, vae, metadata=checkpoint_metadata(model))
+        with atomic_path(path) as tmp:
+            comfy.sd.save_checkpoint(str(tmp), model, clip, vae, metadata=checkpoint_metadata(model))
         info = saved(path)
         rel = os.path.join(info["subfolder"], info["filename"])
         return io.NodeOutput(rel, ui={"advanchor_files": [info]})
