@@ -58,8 +58,11 @@ class TorchDenoiser:
         return self._to_eps(x_t, t, out)
 
     def _patched(self, delta: Delta) -> dict[str, Tensor]:
-        base = self.named_weights()
-        return {f"module.{k}": (base[k].to(d.dtype) + d).to(base[k].dtype) for k, d in delta.items()}
+        out = {}
+        for k, d in delta.items():
+            w = self.module.get_parameter(k)
+            out[f"module.{k}"] = (w.to(d.dtype) + d).to(w.dtype)
+        return out
 
     def _to_eps(self, x_t: Tensor, t: Tensor, out: Tensor) -> Tensor:
         if self.prediction == "x0":
@@ -116,13 +119,13 @@ class AutocastDenoiser:
         if precision not in AUTOCAST_DTYPES:
             raise ValueError(f"autocast must be one of {tuple(AUTOCAST_DTYPES)}, not {precision!r}")
         self.inner, self.schedule, self.dtype = inner, inner.schedule, AUTOCAST_DTYPES[precision]
+        self.device_type = next(iter(inner.named_weights().values())).device.type
 
     def named_weights(self) -> dict[str, Tensor]:
         return self.inner.named_weights()
 
     def __call__(self, x_t: Tensor, t: Tensor, cond: Tensor, delta: Delta | None = None) -> Tensor:
-        device = next(iter(self.inner.named_weights().values())).device
-        with torch.autocast(device.type, dtype=self.dtype):
+        with torch.autocast(self.device_type, dtype=self.dtype):
             out = self.inner(x_t, t, cond, delta)
         return out.float()
 
