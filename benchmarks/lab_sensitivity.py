@@ -28,7 +28,6 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 from scipy.stats import spearmanr
 

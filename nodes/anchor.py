@@ -1,7 +1,6 @@
 """Search Anchor node: the adversarial anchor alone, to inspect or sample before unlearning."""
 from __future__ import annotations
 
-import torch
 from comfy_api.latest import io
 
 from ..advanchor_core.unlearn import UnlearnConfig, search_anchor

@@ -20,7 +20,6 @@ from functools import cached_property
 from typing import Mapping, Sequence
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from ..concept import Concept

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from safetensors import safe_open
 
-from conftest import REPO, WORKFLOWS, load_workflow, shrink, workflow_names
+from conftest import WORKFLOWS, load_workflow, shrink, workflow_names
 from comfy_support.comfy_server import messages, succeeded
 from ui_format import ui_to_api
 
