@@ -28,6 +28,13 @@ class Denoiser(Protocol):
     def named_weights(self) -> dict[str, Tensor]:
         """The base weights by name; the names a delta may use."""
 
+    def network(self) -> nn.Module:
+        """The torch module whose parameters `named_weights` names (analyses hook its layers)."""
+
+    def context_of(self, cond: Tensor) -> Tensor:
+        """The rows of a conditioning that cross-attention reads (all of them, unless the
+        conditioning carries extra non-token rows, as the ComfyUI bridge's pooled row)."""
+
 
 def call_with_context(module: nn.Module, x: Tensor, t: Tensor, cond: Tensor) -> Tensor:
     return module(x, t, context=cond)
@@ -49,6 +56,12 @@ class TorchDenoiser:
 
     def named_weights(self) -> dict[str, Tensor]:
         return dict(self.module.named_parameters())
+
+    def network(self) -> nn.Module:
+        return self.module
+
+    def context_of(self, cond: Tensor) -> Tensor:
+        return cond
 
     def __call__(self, x_t: Tensor, t: Tensor, cond: Tensor, delta: Delta | None = None) -> Tensor:
         if delta:
@@ -98,6 +111,12 @@ class CountingDenoiser:
     def named_weights(self) -> dict[str, Tensor]:
         return self.inner.named_weights()
 
+    def network(self) -> nn.Module:
+        return self.inner.network()
+
+    def context_of(self, cond: Tensor) -> Tensor:
+        return self.inner.context_of(cond)
+
     def __call__(self, x_t: Tensor, t: Tensor, cond: Tensor, delta: Delta | None = None) -> Tensor:
         self.passes += 1
         self.samples += x_t.shape[0]
@@ -123,6 +142,12 @@ class AutocastDenoiser:
 
     def named_weights(self) -> dict[str, Tensor]:
         return self.inner.named_weights()
+
+    def network(self) -> nn.Module:
+        return self.inner.network()
+
+    def context_of(self, cond: Tensor) -> Tensor:
+        return self.inner.context_of(cond)
 
     def __call__(self, x_t: Tensor, t: Tensor, cond: Tensor, delta: Delta | None = None) -> Tensor:
         with torch.autocast(self.device_type, dtype=self.dtype):

@@ -181,31 +181,6 @@ def anchor_map(denoiser: Denoiser, cc: ConceptConditioning,
 
 
 # --- layer sensitivity -----------------------------------------------------------------------
-def unet_module(denoiser) -> nn.Module:
-    """The torch module behind a Denoiser (`TorchDenoiser.module`, the bridge's `.unet`)."""
-    for attr in ("module", "unet"):
-        m = getattr(denoiser, attr, None)
-        if isinstance(m, nn.Module):
-            return m
-    inner = getattr(denoiser, "inner", None)
-    if inner is not None:
-        return unet_module(inner)
-    raise AdvAnchorError(f"cannot find the network inside {type(denoiser).__name__}: layer "
-                         "sensitivity needs a denoiser with a `module` or `unet` attribute")
-
-
-def context_rows(denoiser, cond: Tensor) -> Tensor:
-    """The rows of `cond` that cross-attention reads. A denoiser whose conditioning carries
-    extra non-token rows (the ComfyUI bridge's pooled row for SDXL) says so with
-    `context_of`; the layer hook must hand attn2 the same rows the model does."""
-    while denoiser is not None:
-        fn = getattr(denoiser, "context_of", None)
-        if callable(fn):
-            return fn(cond)
-        denoiser = getattr(denoiser, "inner", None)
-    return cond
-
-
 def cross_attention_layers(module: nn.Module) -> dict[str, nn.Module]:
     """Every `...attn2` module by name: cross-attention in SD-named UNets (ComfyUI's too)."""
     layers = {n: m for n, m in module.named_modules() if n.split(".")[-1] == CROSS_ATTENTION_SUFFIX}
@@ -257,8 +232,7 @@ def _hooks(layers: Mapping[str, nn.Module], hook) -> Iterator[None]:
 
 @torch.no_grad()
 def layer_sensitivity(denoiser: Denoiser, cond: Tensor, references: Mapping[str, Tensor],
-                      probes: Draw, primary: str | None = None,
-                      module: nn.Module | None = None) -> LayerSensitivity:
+                      probes: Draw, primary: str | None = None) -> LayerSensitivity:
     """Per attn2 layer and reference, how much the layer's output moves when its text changes
     from `cond` (the concept) to the reference, its input held at the concept pass's.
 
@@ -273,7 +247,7 @@ def layer_sensitivity(denoiser: Denoiser, cond: Tensor, references: Mapping[str,
     primary = primary or names[0]
     if primary not in references:
         raise AdvAnchorError(f"primary reference {primary!r} is not among {names}")
-    layers = cross_attention_layers(module or unet_module(denoiser))
+    layers = cross_attention_layers(denoiser.network())
     b = probes.x_t.shape[0]
     diff = {n: torch.zeros(len(names), b) for n in layers}
     base = {n: torch.zeros(b) for n in layers}
@@ -292,7 +266,7 @@ def layer_sensitivity(denoiser: Denoiser, cond: Tensor, references: Mapping[str,
                 base[name] += out.detach().float().flatten(1).pow(2).sum(1).cpu()
                 count[name] += out[0].numel()
                 for j, ref_name in enumerate(names):
-                    ref = context_rows(denoiser, references[ref_name]).to(context.device, context.dtype)
+                    ref = denoiser.context_of(references[ref_name]).to(context.device, context.dtype)
                     ref = ref.expand(context.shape[0], -1, -1)
                     a, k = (args, dict(kwargs, context=ref)) if as_kw else ((args[0], ref, *args[2:]), kwargs)
                     moved = mod(*a, **k)

@@ -1,1 +1,1 @@
-"""ComfyUI nodes of the pack: thin translations onto `advanchor_core` (see comfy_bridge)."""
+"""ComfyUI nodes of the pack: thin translations onto `advanchor_core` (see bridge/)."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from ..advanchor_core.unlearn import UnlearnConfig, search_anchor
-from . import comfy_bridge as bridge
 from . import training
+from .bridge import training_mode
+from .bridge.progress import Progress, run_cancellable, should_cancel
 from .sockets import CATEGORY, Anchor, Concept
 
 
@@ -46,13 +47,10 @@ class SearchAnchorNode(io.ComfyNode):
             anchor=training.anchor_config(steps, lr, loss, bound),
             latents=training.latent_config(latent, latent_source, sample_count, sample_steps),
             seed=seed)
-        with bridge.training_mode():
-            denoiser, cc, latent_kwargs = training.prepare(model, clip, concept, latent, sample_size)
-            progress = bridge.Progress(draws, cls.hidden.unique_id)
-            state, _history = bridge.run_cancellable(lambda: search_anchor(
-                denoiser, cc, config, draws=draws, on_step=progress,
-                should_cancel=bridge.should_cancel, **latent_kwargs))
+        with training_mode():
+            run = training.prepare(model, clip, concept, latent, sample_size)
+            state, _history = run_cancellable(lambda: search_anchor(
+                run.denoiser, run.cc, config, draws=draws, on_step=Progress(cls.hidden.unique_id),
+                should_cancel=should_cancel, **run.latents))
             cond = state.conditioning().detach().float().cpu()
-        encoder = bridge.ComfyTextEncoder(clip, pooled_rows=denoiser.pooled_rows)
-        conditioning = encoder.conditioning(cond, cc.concept.anchor_text)
-        return io.NodeOutput(state, conditioning)
+        return io.NodeOutput(state, run.encoder.conditioning(cond, run.cc.concept.anchor_text))

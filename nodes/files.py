@@ -19,7 +19,8 @@ from ..advanchor_core.delta_files import (atomic_path, atomic_save, extract_lora
                                           lora_to_delta, save_erasure)
 from ..advanchor_core.erasure import Erasure as ErasureData
 from ..advanchor_core.errors import AdvAnchorError
-from . import comfy_bridge as bridge
+from .bridge.erasure import check_erasure_fits, with_erasure
+from .bridge.paths import output_path
 from .sockets import CATEGORY, Erasure
 
 FOLDER = "advanchor_erasures"
@@ -85,7 +86,7 @@ class SaveErasedCheckpointNode(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, clip, vae, filename_prefix) -> io.NodeOutput:
-        path = bridge.output_path(filename_prefix, output_root("checkpoints"))
+        path = output_path(filename_prefix, output_root("checkpoints"))
         with atomic_path(path) as tmp:
             comfy.sd.save_checkpoint(str(tmp), model, clip, vae, metadata=checkpoint_metadata(model))
         info = saved(path)
@@ -125,13 +126,13 @@ class SaveErasureNode(io.ComfyNode):
         if format not in FORMATS:
             raise AdvAnchorError(f"format {format!r} is unknown: use one of {', '.join(FORMATS)}")
         if format == "LoRA":
-            path = bridge.output_path(filename_prefix, output_root("loras"))
+            path = output_path(filename_prefix, output_root("loras"))
             with torch.inference_mode(False):
                 lora = extract_lora({k: v.float().cpu() for k, v in erasure.tensors.items()}, rank)
             meta = dict(erasure.metadata, advanchor_file="lora", lora_rank=str(rank))
             atomic_save(lora, path, meta)
         else:
-            path = bridge.output_path(filename_prefix, output_root("erasures"))
+            path = output_path(filename_prefix, output_root("erasures"))
             save_erasure(path, ErasureData({k: v.cpu() for k, v in erasure.tensors.items()},
                                            dict(erasure.metadata, advanchor_file="weight diff")))
         info = saved(path)
@@ -173,8 +174,8 @@ class ApplyErasureNode(io.ComfyNode):
         tensors = erasure.tensors
         if any(k.endswith(".lora_down.weight") or k.endswith(".diff_b") for k in tensors):
             tensors = lora_to_delta(tensors)
-        bridge.check_erasure_fits(model, tensors)
-        out = bridge.with_erasure(model, tensors, strength)
+        check_erasure_fits(model, tensors)
+        out = with_erasure(model, tensors, strength)
         out.model_options.setdefault("advanchor", []).append(
             dict(erasure.metadata, applied_strength=str(strength)))
         return io.NodeOutput(out)

@@ -11,11 +11,11 @@ from comfy_api.latest import io
 
 from ..advanchor_core import plots
 from ..advanchor_core.anchors import rebase_anchor
-from ..advanchor_core.concept import ConceptConditioning, encode_concept
+from ..advanchor_core.concept import ConceptConditioning
 from ..advanchor_core.errors import AdvAnchorError
 from ..advanchor_core.sensitivity import ProbeConfig, analyse, make_probes
-from . import comfy_bridge as bridge
 from . import training
+from .bridge import training_mode
 from .sockets import CATEGORY, Anchor, Concept, Layers
 
 WEIGHT_CHOICES = ("all", "kv")
@@ -95,9 +95,7 @@ class ConceptSensitivityNode(io.ComfyNode):
                 io.Combo.Input("weights", options=list(WEIGHT_CHOICES), default="all",
                                tooltip="Which weights of the selected layers Unlearn trains: all "
                                        "(to_q/to_k/to_v/to_out, like xattn) or kv (to_k/to_v)."),
-                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF,
-                             control_after_generate=False,
-                             tooltip="Seed of the probe noise: the same seed gives the same report."),
+                training.seed_input("Seed of the probe noise: the same seed gives the same report."),
             ],
             outputs=[
                 io.Image.Output(display_name="plots",
@@ -119,22 +117,18 @@ class ConceptSensitivityNode(io.ComfyNode):
         if weights not in WEIGHT_CHOICES:
             raise AdvAnchorError(f"weights {weights!r} is unknown: use 'all' or 'kv'")
         prompts = parse_candidates(candidate_prompts)
-        with bridge.training_mode():
-            denoiser = bridge.ComfyDenoiser(model)
-            encoder = bridge.text_encoder(denoiser, clip)
-            cc = encode_concept(encoder, concept)
-            latents = bridge.clean_latents(model, latent)
-            shape = None if latents is not None else bridge.latent_shape(model, sample_size)
-            denoiser.prepare()
-            probes = make_probes(denoiser, ProbeConfig(latents=probe_latents, seed=seed % 2**63),
-                                 latents=latents, latent_shape=shape)
+        with training_mode():
+            run = training.prepare(model, clip, concept, latent, sample_size)
+            cc, encoder = run.cc, run.encoder
+            probes = make_probes(run.denoiser, ProbeConfig(latents=probe_latents, seed=seed % 2**63),
+                                 **run.latents)
             encoded = dict(zip(prompts, encoder.encode(prompts).split(1))) if prompts else {}
             labels, shown = token_labels(clip, concept.prompt)
             try:
                 positions = encoder.token_positions(concept.prompt, concept.text.strip())
             except AdvAnchorError:  # a prompt template without the concept: nothing to mark
                 positions = []
-            report = analyse(denoiser, cc, probes, anchor=anchor_conditioning(anchor, cc),
+            report = analyse(run.denoiser, cc, probes, anchor=anchor_conditioning(anchor, cc),
                              prompts=encoded, token_labels=labels, shown_tokens=shown,
                              concept_positions=positions, top_k=top_k or None,
                              threshold=threshold if threshold > 0 else None, weights=weights)

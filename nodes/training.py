@@ -5,13 +5,17 @@ meanings and defaults (the reference hyper-parameters).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from comfy_api.latest import io
 
 from ..advanchor_core.anchors import LOSSES, AnchorConfig
-from ..advanchor_core.concept import Concept, encode_concept
+from ..advanchor_core.concept import Concept, ConceptConditioning, encode_concept
 from ..advanchor_core.errors import AdvAnchorError
 from ..advanchor_core.latents import LatentConfig
-from . import comfy_bridge as bridge
+from .bridge.denoiser import ComfyDenoiser
+from .bridge.latents import clean_latents, latent_shape
+from .bridge.text import ComfyTextEncoder, text_encoder
 
 LATENT_SOURCES = ("sampled", "noise")
 
@@ -51,11 +55,14 @@ def anchor_inputs(prefix: str = "anchor_") -> list:
     ]
 
 
-def seed_input() -> io.Int.Input:
+TRAINING_SEED = ("Seed of every random draw (timesteps, noise, anchor start): the same seed "
+                 "gives the same result; change it to train again.")
+
+
+def seed_input(tooltip: str = TRAINING_SEED) -> io.Int.Input:
     return io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF,
-                        control_after_generate=False,  # a new seed would retrain on every queue
-                        tooltip="Seed of every random draw (timesteps, noise, anchor start): "
-                                "the same seed gives the same result; change it to train again.")
+                        control_after_generate=False,  # a new seed would recompute on every queue
+                        tooltip=tooltip)
 
 
 def anchor_config(steps: int, lr: float, loss: str, bound: float) -> AnchorConfig:
@@ -77,12 +84,23 @@ def require_concept(concept) -> Concept:
     return concept
 
 
-def prepare(model, clip, concept, latent, sample_size: int, checkpointing: bool = False):
-    """Everything a core run needs: the denoiser (loaded), the encoded concept, latent kwargs."""
+@dataclass
+class Prepared:
+    """What a core run needs, made from the node's MODEL, CLIP, CONCEPT and LATENT."""
+
+    denoiser: ComfyDenoiser        # loaded on ComfyUI's device
+    encoder: ComfyTextEncoder
+    cc: ConceptConditioning
+    latents: dict                  # `latents` / `latent_shape` keyword arguments of the core
+
+
+def prepare(model, clip, concept, latent, sample_size: int, checkpointing: bool = False) -> Prepared:
+    """Translate the node inputs once; the denoiser is loaded last, after the text is encoded."""
     concept = require_concept(concept)
-    denoiser = bridge.ComfyDenoiser(model, checkpointing=checkpointing)
-    cc = encode_concept(bridge.text_encoder(denoiser, clip), concept)
-    latents = bridge.clean_latents(model, latent)
-    shape = tuple(latents.shape[1:]) if latents is not None else bridge.latent_shape(model, sample_size)
+    denoiser = ComfyDenoiser(model, checkpointing=checkpointing)
+    encoder = text_encoder(denoiser, clip)
+    cc = encode_concept(encoder, concept)
+    latents = clean_latents(model, latent)
+    shape = tuple(latents.shape[1:]) if latents is not None else latent_shape(model, sample_size)
     denoiser.prepare()
-    return denoiser, cc, {"latents": latents, "latent_shape": shape}
+    return Prepared(denoiser, encoder, cc, {"latents": latents, "latent_shape": shape})

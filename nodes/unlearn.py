@@ -9,8 +9,10 @@ from ..advanchor_core.denoiser import AUTOCAST_DTYPES
 from ..advanchor_core.errors import AdvAnchorError
 from ..advanchor_core.presets import PRESETS
 from ..advanchor_core.unlearn import METHODS, SCHEDULES, UnlearnConfig, unlearn
-from . import comfy_bridge as bridge
 from . import training
+from .bridge import training_mode
+from .bridge.erasure import with_erasure
+from .bridge.progress import Progress, run_cancellable, should_cancel
 from .sockets import CATEGORY, Anchor, Concept, Erasure, Layers
 
 CUSTOM = "custom pattern"
@@ -36,15 +38,6 @@ def layer_parameters(layers) -> tuple[str, ...]:
         raise AdvAnchorError("the 'layers' input does not come from a Concept Sensitivity node "
                              "(or selects nothing): connect its LAYERS output")
     return tuple(names)
-
-
-def total_reports(config: UnlearnConfig) -> int:
-    """How many step reports (progress ticks) a run makes."""
-    if config.method != "adversarial" or config.schedule == "alternating":
-        return config.steps
-    if config.schedule == "sequential":
-        return 2 * config.steps
-    return config.anchor.steps + config.steps
 
 
 def loss_curve(history) -> torch.Tensor:
@@ -130,16 +123,15 @@ class UnlearnNode(io.ComfyNode):
             anchor=training.anchor_config(anchor_steps, anchor_lr, anchor_loss, anchor_bound),
             latents=training.latent_config(latent, latent_source, sample_count, sample_steps),
             seed=seed, accumulate_grads=accumulate_gradients, autocast=autocast)
-        with bridge.training_mode():
-            denoiser, cc, latent_kwargs = training.prepare(model, clip, concept, latent, sample_size,
-                                                           checkpointing=gradient_checkpointing)
-            progress = bridge.Progress(total_reports(config), cls.hidden.unique_id)
-            result = bridge.run_cancellable(lambda: unlearn(
-                denoiser, cc, config, anchor=anchor if method == "adversarial" else None,
-                on_step=progress, should_cancel=bridge.should_cancel, **latent_kwargs))
+        with training_mode():
+            run = training.prepare(model, clip, concept, latent, sample_size,
+                                   checkpointing=gradient_checkpointing)
+            result = run_cancellable(lambda: unlearn(
+                run.denoiser, run.cc, config, anchor=anchor if method == "adversarial" else None,
+                on_step=Progress(cls.hidden.unique_id), should_cancel=should_cancel, **run.latents))
             erasure = result.erasure
             erasure.tensors = {k: v.detach().to(model.offload_device) for k, v in erasure.tensors.items()}
             curve = loss_curve(result.history)
-        erased = bridge.with_erasure(model, erasure.tensors)
+        erased = with_erasure(model, erasure.tensors)
         erased.model_options.setdefault("advanchor", []).append(dict(erasure.metadata))
         return io.NodeOutput(erased, erasure, curve)

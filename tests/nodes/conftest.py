@@ -58,9 +58,14 @@ def n(pack):
 
 @pytest.fixture(scope="session")
 def bridge(pack):
-    from advanchor_pack.nodes import comfy_bridge
+    """The bridge's classes the tests drive directly, under one name."""
+    import types
 
-    return comfy_bridge
+    from advanchor_pack.nodes.bridge import denoiser, progress, text, training_mode
+
+    return types.SimpleNamespace(ComfyDenoiser=denoiser.ComfyDenoiser, Progress=progress.Progress,
+                                 ComfyTextEncoder=text.ComfyTextEncoder,
+                                 text_encoder=text.text_encoder, training_mode=training_mode)
 
 
 @pytest.fixture(scope="session")

@@ -34,10 +34,11 @@ def assert_untouched(model, before):
 
 def eps(model, clip, prompt, seed=0):
     """The model's ε for `prompt` at a fixed (x_t, t), as sampling would see it."""
-    from advanchor_pack.nodes import comfy_bridge as bridge
+    from advanchor_pack.nodes.bridge.denoiser import ComfyDenoiser
+    from advanchor_pack.nodes.bridge.text import ComfyTextEncoder
 
-    den = bridge.ComfyDenoiser(model).prepare()
-    cond = bridge.ComfyTextEncoder(clip).encode([prompt])
+    den = ComfyDenoiser(model).prepare()
+    cond = ComfyTextEncoder(clip).encode([prompt])
     g = torch.Generator().manual_seed(seed)
     x = torch.randn((2, 4, 8, 8), generator=g)
     t = torch.tensor([300, 700])
@@ -71,8 +72,7 @@ def test_concept_bad_input_says_what_to_change(n, errors, inputs, message):
 
 
 # --- Search Anchor -----------------------------------------------------------------------
-def test_search_anchor_perturbs_only_the_concept_tokens(n, tiny, concept):
-    from advanchor_pack.nodes import comfy_bridge as bridge
+def test_search_anchor_perturbs_only_the_concept_tokens(n, tiny, concept, bridge):
 
     model = tiny["model"]
     before = {"weights": unet_state(model), "patches": dict(model.patches),
@@ -86,8 +86,8 @@ def test_search_anchor_perturbs_only_the_concept_tokens(n, tiny, concept):
     moved = (cond - base).abs().amax(dim=-1)[0].nonzero().flatten().tolist()
     enc = bridge.ComfyTextEncoder(tiny["clip"])
     assert moved == enc.token_positions(concept.anchor_text, "Van Gogh") == state.positions
-    ids = enc._ids(concept.anchor_text)
-    assert moved[0] == 1 and ids[moved[-1] + 1] == enc._ids("'s")[1]   # right after BOS, before 's
+    ids = enc._stream_ids(concept.anchor_text)["l"]
+    assert moved[0] == 1 and ids[moved[-1] + 1] == enc._stream_ids("'s")["l"][1]   # right after BOS, before 's
 
 
 # --- Unlearn ------------------------------------------------------------------------------
@@ -190,9 +190,8 @@ def test_unlearn_non_finite_loss_stops_with_an_error(n, tiny, concept, errors):
                  **(FAST | dict(lr=1e30, anchor_lr=1e30, iterations=6)))
 
 
-def test_cancel_stops_within_one_update_and_returns_nothing(n, tiny, concept, monkeypatch):
+def test_cancel_stops_within_one_update_and_returns_nothing(n, tiny, concept, monkeypatch, bridge):
     import comfy.model_management as mm
-    from advanchor_pack.nodes import comfy_bridge as bridge
 
     ticks = []
     original = bridge.Progress.__call__
@@ -224,13 +223,12 @@ def test_unlearn_on_latents_sampled_from_the_model(n, tiny, concept):
 
 
 @pytest.mark.parametrize("model_type", ["EPS", "V_PREDICTION"])
-def test_bridge_epsilon_agrees_with_comfyui_own_denoising(pack, comfy, model_type):
+def test_bridge_epsilon_agrees_with_comfyui_own_denoising(pack, comfy, model_type, bridge):
     """ε from the bridge, turned into x0 with the core's schedule, equals ComfyUI's apply_model
     (which scales inputs by σ and converts ε/v itself) at the same timestep."""
     import comfy.model_base
     import comfy.model_management as mm
     import comfy.model_patcher
-    from advanchor_pack.nodes import comfy_bridge as bridge
     from comfy_support import tiny as t
 
     with torch.inference_mode():

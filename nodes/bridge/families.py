@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..advanchor_core.errors import AdvAnchorError
+from ...advanchor_core.errors import AdvAnchorError
 
 # comfy.supported_models class name → family label the pack reports
 SUPPORTED = {

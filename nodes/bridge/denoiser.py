@@ -1,0 +1,228 @@
+"""MODEL → the core's `Denoiser`: ε through ComfyUI's own weight path, the erasure δ in float32.
+
+Why ComfyUI's weight path: ComfyUI forms every layer's weight inside `comfy.ops` — the stored
+weight (fp32, fp16, bf16, fp8 or quantized) cast to the compute dtype, then the patcher's weight
+functions. The erasure joins there as one more weight function, on a private clone of the MODEL:
+w + δ is formed in float32 from the cast weight and rounded once to the compute dtype, as ComfyUI
+applies a LoRA. So an fp8-stored model trains, no update is rounded away (δ and its Adam state
+stay float32), and only the trained layers get a function: every other weight is used where it
+lies — one copy of the weights, none made per forward pass. "Frozen" is δ off: the function then
+returns the weight unchanged.
+
+Why the weights are re-made once: ComfyUI builds and loads models under `torch.inference_mode()`,
+and autograd refuses to save an inference tensor for the backward pass. `prepare()` re-makes each
+inference weight of the UNet as a normal tensor holding the same values, one tensor at a time (so
+no second copy of the model ever exists): what the input MODEL samples with is unchanged.
+"""
+from __future__ import annotations
+
+import contextlib
+import uuid
+from typing import Iterator, Mapping
+
+import torch
+from torch import Tensor, nn
+
+import comfy.model_management
+import comfy.model_sampling
+
+from ...advanchor_core.errors import AdvAnchorError
+from ...advanchor_core.schedule import NoiseSchedule
+from . import families
+from .checkpointing import checkpointed_blocks
+
+DIFFUSION_PREFIX = "diffusion_model."
+Delta = Mapping[str, Tensor]
+
+
+def model_schedule(patcher) -> tuple[NoiseSchedule, str]:
+    """The discrete DDPM schedule and what the UNet predicts ("eps" or "v")."""
+    sampling = patcher.get_model_object("model_sampling")
+    if not isinstance(sampling, comfy.model_sampling.ModelSamplingDiscrete) or \
+            isinstance(sampling, comfy.model_sampling.StableCascadeSampling):
+        raise AdvAnchorError(
+            f"this MODEL samples with {type(sampling).__bases__[0].__name__}; AdvAnchor supports "
+            "UNet models with a discrete noise schedule (SD1.x, SD2.x, SDXL): load one of those")
+    if isinstance(sampling, comfy.model_sampling.V_PREDICTION):
+        prediction = "v"
+    elif isinstance(sampling, (comfy.model_sampling.X0, comfy.model_sampling.CONST)) or \
+            not isinstance(sampling, comfy.model_sampling.EPS):
+        raise AdvAnchorError("this MODEL does not predict noise (ε) or v: AdvAnchor supports "
+                             "ε- and v-prediction UNets (SD1.x, SD2.x, SDXL)")
+    else:
+        prediction = "eps"
+    sigmas = sampling.sigmas.detach().to("cpu", torch.float64)
+    with torch.inference_mode(False):
+        return NoiseSchedule((1.0 / (1.0 + sigmas.clone() ** 2)).float()), prediction
+
+
+class DeltaSwitch:
+    """The δ the weight functions add right now: set only for the duration of a call."""
+
+    def __init__(self) -> None:
+        self.active: Delta | None = None
+
+    @contextlib.contextmanager
+    def on(self, delta: Delta | None) -> Iterator[None]:
+        previous, self.active = self.active, delta
+        try:
+            yield
+        finally:
+            self.active = previous
+
+
+class WeightDelta:
+    """One weight's δ as a ComfyUI weight function: w ↦ w + δ while the switch holds a δ for it."""
+
+    def __init__(self, switch: DeltaSwitch, name: str):
+        self.switch, self.name = switch, name
+
+    def __call__(self, weight: Tensor) -> Tensor:
+        d = self.switch.active.get(self.name) if self.switch.active else None
+        if d is None:
+            return weight
+        return (weight.float() + d.to(weight.device)).to(weight.dtype)
+
+
+def make_autograd_ready(module: nn.Module) -> None:
+    """Re-make every inference-tensor parameter of `module` as a normal, frozen tensor with the
+    same values (one at a time). Call inside `torch.inference_mode(False)`."""
+    for sub in module.modules():
+        for name, p in list(sub._parameters.items()):
+            if p is None:
+                continue
+            if p.is_inference():
+                sub._parameters[name] = nn.Parameter(p.detach().clone(), requires_grad=False)
+            elif p.requires_grad:
+                p.requires_grad_(False)
+
+
+class ComfyDenoiser:
+    """The core's `Denoiser` over a ModelPatcher's UNet.
+
+    Call `prepare()` first: it loads the model on ComfyUI's device through its model management
+    (which applies the MODEL's own patches, e.g. LoRAs, as sampling would). Outputs are ε as
+    float32; inputs are cast to the model's compute dtype.
+
+    SDXL-style models (`family.pooled`) also take a vector `y`: the conditioning then carries one
+    extra trailing row holding the pooled text vector (see `ComfyTextEncoder`), which is split
+    off here and turned into `y` with the model's own `encode_adm` for the image size of `x_t`
+    (latent size × 8, as ComfyUI's samplers do). The core never sees the difference.
+
+    `checkpointing` recomputes each UNet block's activations in the backward pass instead of
+    keeping them (torch.utils.checkpoint), trading ~30% more compute for much less memory.
+    """
+
+    def __init__(self, patcher, checkpointing: bool = False):
+        if getattr(patcher, "is_dynamic", lambda: False)():
+            raise AdvAnchorError("this MODEL is loaded with ComfyUI's dynamic VRAM (--fast "
+                                 "dynamic_vram), which streams weights in during inference; "
+                                 "AdvAnchor trains with the UNet fully loaded: restart ComfyUI "
+                                 "without 'dynamic_vram' in --fast to erase")
+        self.patcher = patcher.clone()  # carries the δ weight functions; the input MODEL gets none
+        self.model = patcher.model
+        self.unet = self.model.diffusion_model
+        self.family = families.detect(patcher)
+        self.schedule, self.prediction = model_schedule(patcher)
+        self.dtype = self.model.manual_cast_dtype or self.model.get_dtype()
+        self.device = patcher.load_device
+        self.checkpointing = checkpointing
+        self.switch = DeltaSwitch()
+        self._functions: dict[str, WeightDelta] = {}
+        self._adm_size: dict[tuple[int, int], Tensor] = {}
+
+    # --- loading ---------------------------------------------------------------------------
+    def prepare(self) -> "ComfyDenoiser":
+        with torch.inference_mode(False):
+            try:
+                comfy.model_management.load_models_gpu([self.patcher], force_full_load=True)
+            except comfy.model_management.OOM_EXCEPTION as e:
+                raise AdvAnchorError(
+                    "the UNet does not fit in GPU memory for training: free memory (unload other "
+                    "models), load the UNet in fp8 (Load Diffusion Model's weight_dtype), or turn "
+                    "on gradient_checkpointing and autocast") from e
+            if getattr(self.model, "model_lowvram", False):
+                raise AdvAnchorError(
+                    "ComfyUI loaded this UNet only partly into GPU memory (--lowvram, --novram or "
+                    "too little free memory); AdvAnchor trains with the UNet fully loaded: start "
+                    "ComfyUI without --lowvram/--novram or load the UNet in fp8")
+            make_autograd_ready(self.unet)
+        return self
+
+    def _train(self, names) -> None:
+        """Give each weight in `names` its δ function, then reload so ComfyUI installs them."""
+        new = [n for n in names if n not in self._functions]
+        if not new:
+            return
+        for name in new:
+            self._functions[name] = WeightDelta(self.switch, name)
+            self.patcher.add_weight_wrapper(DIFFUSION_PREFIX + name, self._functions[name])
+        # the loaded weights lack these functions: a new uuid makes ComfyUI load this clone afresh
+        self.patcher.patches_uuid = uuid.uuid4()
+        self.prepare()
+        unrouted = [n for n in names if not self._installed(n)]
+        if unrouted:
+            raise AdvAnchorError(f"{len(unrouted)} selected weights (first: {unrouted[0]!r}) do not "
+                                 "pass through ComfyUI's weight functions, so they cannot be "
+                                 "trained: choose a parameter preset or pattern without them")
+
+    def _installed(self, name: str) -> bool:
+        module_name, _, kind = name.rpartition(".")
+        module = self.unet.get_submodule(module_name)
+        return self._functions[name] in getattr(module, f"{kind}_function", ())
+
+    # --- the Denoiser protocol --------------------------------------------------------------
+    def named_weights(self) -> dict[str, Tensor]:
+        return dict(self.unet.named_parameters())
+
+    def network(self) -> nn.Module:
+        return self.unet
+
+    @property
+    def pooled_rows(self) -> int:
+        """Trailing conditioning rows that are not tokens (1 for SDXL-style models)."""
+        return 1 if self.family.pooled else 0
+
+    def context_of(self, cond: Tensor) -> Tensor:
+        """The token rows of a conditioning: what cross-attention reads."""
+        return cond[:, :cond.shape[1] - self.pooled_rows]
+
+    def __call__(self, x_t: Tensor, t: Tensor, cond: Tensor, delta: Delta | None = None) -> Tensor:
+        x = x_t.to(self.device, self.dtype)
+        c = cond.to(self.device, self.dtype)
+        kwargs = {"context": self.context_of(c)}
+        if self.family.pooled:
+            kwargs["y"] = self._y(c, x)
+        if delta:
+            self._train(delta.keys())
+        with self.switch.on(delta or None), self._checkpointing():
+            out = self.unet(x, t.to(self.device).float(), **kwargs).float()
+        if self.prediction == "v":
+            return self.schedule.eps_from_v(x_t.to(out.device).float(), t.to(out.device), out)
+        return out
+
+    def _checkpointing(self):
+        if not self.checkpointing:
+            return contextlib.nullcontext()
+        return checkpointed_blocks(self.unet, lambda: self.switch.on(self.switch.active))
+
+    # --- SDXL's y ---------------------------------------------------------------------------
+    def _size_embedding(self, height: int, width: int) -> Tensor:
+        """The non-text part of `y` for this image size: `encode_adm` with an empty pooled
+        vector leaves exactly the size/crop (or aesthetic score) embedding."""
+        key = (height, width)
+        if key not in self._adm_size:
+            with torch.inference_mode(False), torch.no_grad():
+                empty = torch.zeros((1, 0))
+                emb = self.model.encode_adm(pooled_output=empty, width=width, height=height,
+                                            target_width=width, target_height=height,
+                                            crop_w=0, crop_h=0, device=self.device)
+            self._adm_size[key] = emb.detach().clone().float()
+        return self._adm_size[key]
+
+    def _y(self, cond: Tensor, x: Tensor) -> Tensor:
+        down = getattr(self.model.latent_format, "spacial_downscale_ratio", 8)
+        size = self._size_embedding(x.shape[-2] * down, x.shape[-1] * down).to(x.device)
+        width = self.model.adm_channels - size.shape[-1]
+        pooled = cond[:, -1, :width]
+        return torch.cat([pooled, size.to(pooled.dtype).expand(cond.shape[0], -1)], dim=-1)

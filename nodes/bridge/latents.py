@@ -1,0 +1,27 @@
+"""LATENT → clean latents in the UNet's space, and the latent shape of an image size."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ...advanchor_core.errors import AdvAnchorError
+
+
+def clean_latents(patcher, latent: dict | None) -> Tensor | None:
+    """LATENT samples in the UNet's space (scaled as KSampler scales them), float32 CPU."""
+    if latent is None:
+        return None
+    samples = latent["samples"]
+    if samples.dim() != 4:
+        raise AdvAnchorError(f"the LATENT has shape {tuple(samples.shape)}; connect image "
+                             "latents [batch, channels, height, width]")
+    with torch.inference_mode(False):
+        z = patcher.model.process_latent_in(samples.detach().clone().float())
+        return z.detach().clone().cpu()
+
+
+def latent_shape(patcher, size: int) -> tuple[int, int, int]:
+    """(C, H, W) of the latent of a `size`×`size` image for this model."""
+    fmt = patcher.model.latent_format
+    down = getattr(fmt, "spacial_downscale_ratio", 8)
+    return fmt.latent_channels, max(1, size // down), max(1, size // down)

@@ -1,0 +1,41 @@
+"""The core's step reports → ComfyUI's progress bar; ComfyUI's Cancel → the core's cancel."""
+from __future__ import annotations
+
+from typing import Callable
+
+import comfy.model_management
+import comfy.utils
+
+from ...advanchor_core.errors import Cancelled
+
+
+class Progress:
+    """A ComfyUI progress bar fed by the core's step reports, one tick per report; the total
+    comes from the report itself, so the bar and the core can never disagree."""
+
+    def __init__(self, node_id: str | None):
+        self.node_id = node_id
+        self.bar = None
+        self.done = 0
+
+    def __call__(self, report) -> None:
+        if self.bar is None:
+            self.bar = comfy.utils.ProgressBar(report.reports, node_id=self.node_id)
+        self.done += 1
+        self.bar.update_absolute(min(self.done, report.reports), report.reports)
+
+
+def should_cancel() -> bool:
+    return comfy.model_management.processing_interrupted()
+
+
+def run_cancellable(fn: Callable[[], object]):
+    """Run a core call; a cancel from ComfyUI becomes ComfyUI's own interruption. The
+    device's cached memory from the run is released whatever the outcome."""
+    try:
+        return fn()
+    except Cancelled:
+        comfy.model_management.throw_exception_if_processing_interrupted()
+        raise comfy.model_management.InterruptProcessingException()
+    finally:
+        comfy.model_management.soft_empty_cache()
