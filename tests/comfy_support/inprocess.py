@@ -2,6 +2,8 @@
 inference mode), with every widget left out taking its schema default."""
 from __future__ import annotations
 
+import inspect
+
 import torch
 
 
@@ -11,13 +13,29 @@ def defaults(node_cls) -> dict:
             if getattr(i, "default", None) is not None and not i.optional}
 
 
+def prepare_class_clone(node_cls, hidden: dict):
+    """`node_cls.PREPARE_CLASS_CLONE` called as this ComfyUI's executor calls it: newer ones
+    (0.12.1) take the executor's V3 data with the hidden inputs under "hidden_inputs", older
+    ones (0.3.75) the hidden inputs themselves. Told apart by the method's parameter, and
+    checked: the clone must carry the node id."""
+    params = list(inspect.signature(node_cls.PREPARE_CLASS_CLONE).parameters)
+    if params[:1] == ["v3_data"]:
+        clone = node_cls.PREPARE_CLASS_CLONE({"hidden_inputs": hidden})
+    else:
+        clone = node_cls.PREPARE_CLASS_CLONE(hidden)
+    if "UNIQUE_ID" in hidden and clone.hidden.unique_id != hidden["UNIQUE_ID"]:
+        raise RuntimeError(f"PREPARE_CLASS_CLONE{inspect.signature(node_cls.PREPARE_CLASS_CLONE)} "
+                           "did not take the hidden inputs: the harness needs updating")
+    return clone
+
+
 def run_node(node_cls, node_id: str = "1", **inputs):
     """Execute `node_cls` like execution.py; returns the NodeOutput's result tuple."""
     from comfy_api.internal import make_locked_method_func
 
     args = defaults(node_cls) | inputs
     node_cls.VALIDATE_CLASS()
-    clone = node_cls.PREPARE_CLASS_CLONE({"UNIQUE_ID": node_id})
+    clone = prepare_class_clone(node_cls, {"UNIQUE_ID": node_id})
     fn = make_locked_method_func(node_cls, node_cls.FUNCTION, clone)
     with torch.inference_mode():
         out = fn(**args)

@@ -45,12 +45,19 @@ def test_families_are_detected(bridge, sdxl, sd2):
 
 
 def _flux():
+    import dataclasses
+
+    import comfy.ldm.flux.model
     import comfy.supported_models as sm
 
-    return sm.Flux(dict(image_model="flux", guidance_embed=False, in_channels=16, out_channels=16,
-                        vec_in_dim=8, context_in_dim=16, hidden_size=32, mlp_ratio=2.0, num_heads=2,
-                        depth=1, depth_single_blocks=1, axes_dim=[4, 6, 6], theta=10000,
-                        patch_size=2, qkv_bias=True))
+    config = dict(image_model="flux", guidance_embed=False, in_channels=16, out_channels=16,
+                  vec_in_dim=8, context_in_dim=16, hidden_size=32, mlp_ratio=2.0, num_heads=2,
+                  depth=1, depth_single_blocks=1, axes_dim=[4, 6, 6], theta=10000,
+                  patch_size=2, qkv_bias=True)
+    # newer ComfyUI (0.12.1) requires txt_ids_dims; Flux.1 checkpoints are detected with []
+    if "txt_ids_dims" in {f.name for f in dataclasses.fields(comfy.ldm.flux.model.FluxParams)}:
+        config["txt_ids_dims"] = []
+    return sm.Flux(config)
 
 
 def _sd3():
