@@ -62,6 +62,22 @@ def checkpoint_metadata(model) -> dict[str, str]:
     return {"advanchor.version": __version__, "advanchor.erasures": json.dumps(erasures)}
 
 
+def encoder_and_vae_keys(model, clip, vae) -> dict:
+    """The text encoder's and the VAE's tensors under the checkpoint keys the model's family
+    uses (SD1.5: cond_stage_model., first_stage_model.), as CheckpointLoaderSimple reads them.
+
+    `comfy.sd.save_checkpoint` adds these itself, except in ComfyUI 0.12.1, whose
+    ModelPatcher.state_dict_for_saving drops the CLIP and VAE parts (a UNet-only file; fixed
+    upstream right after the release, ComfyUI PR 12268). Passed to it as `extra_keys` they are
+    the very tensors older versions write: the CLIP is loaded first, as save_checkpoint loads
+    it, so patches on it (a LoRA's text-encoder part) are in its weights."""
+    config = model.model.model_config
+    clip.load_model()
+    keys = dict(config.process_clip_state_dict_for_saving(clip.get_sd()))
+    keys.update(config.process_vae_state_dict_for_saving(vae.get_sd()))
+    return keys
+
+
 class SaveErasedCheckpointNode(io.ComfyNode):
     @classmethod
     def define_schema(cls):
@@ -88,7 +104,8 @@ class SaveErasedCheckpointNode(io.ComfyNode):
     def execute(cls, model, clip, vae, filename_prefix) -> io.NodeOutput:
         path = output_path(filename_prefix, output_root("checkpoints"))
         with atomic_path(path) as tmp:
-            comfy.sd.save_checkpoint(str(tmp), model, clip, vae, metadata=checkpoint_metadata(model))
+            comfy.sd.save_checkpoint(str(tmp), model, clip, vae, metadata=checkpoint_metadata(model),
+                                     extra_keys=encoder_and_vae_keys(model, clip, vae))
         info = saved(path)
         rel = os.path.join(info["subfolder"], info["filename"])
         return io.NodeOutput(rel, ui={"advanchor_files": [info]})

@@ -50,6 +50,18 @@ THIN_SD2_UNET = dict(
 V_PRED_PROBE = "output_blocks.11.1.transformer_blocks.0.norm1.bias"
 
 
+def save_checkpoint(path: str, model, clip, vae, metadata: dict) -> None:
+    """comfy.sd.save_checkpoint with the CLIP and VAE parts also passed as extra keys: ComfyUI
+    0.12.1 drops them (ModelPatcher.state_dict_for_saving; fixed upstream after the release)."""
+    import comfy.sd
+
+    config = model.model.model_config
+    clip.load_model()
+    extra = dict(config.process_clip_state_dict_for_saving(clip.get_sd()))
+    extra.update(config.process_vae_state_dict_for_saving(vae.get_sd()))
+    comfy.sd.save_checkpoint(path, model, clip, vae, metadata=metadata, extra_keys=extra)
+
+
 def write_family_checkpoint(path: str, family: str, seed: int = 0) -> None:
     """A thin SDXL ("sdxl") or SD2.x v-prediction ("sd2") checkpoint."""
     import torch
@@ -77,7 +89,7 @@ def write_family_checkpoint(path: str, family: str, seed: int = 0) -> None:
         clip = comfy.sd.CLIP(config.clip_target({}), model_options={"dtype": torch.float16})
         tiny.init_weights(clip.cond_stage_model, seed + 1)
         vae = tiny.tiny_vae(seed + 2)
-        comfy.sd.save_checkpoint(path, model, clip, vae, metadata={"advanchor.test": f"thin-{family}"})
+        save_checkpoint(path, model, clip, vae, metadata={"advanchor.test": f"thin-{family}"})
 
 
 def write_thin_checkpoint(path: str, seed: int = 0) -> None:
@@ -100,7 +112,7 @@ def write_thin_checkpoint(path: str, seed: int = 0) -> None:
         clip = comfy.sd.CLIP(config.clip_target({}), model_options={"dtype": torch.float16})
         tiny.init_weights(clip.cond_stage_model, seed + 1)
         vae = tiny.tiny_vae(seed + 2)
-        comfy.sd.save_checkpoint(path, model, clip, vae, metadata={"advanchor.test": "thin-sd15"})
+        save_checkpoint(path, model, clip, vae, metadata={"advanchor.test": "thin-sd15"})
 
 
 def main() -> None:
