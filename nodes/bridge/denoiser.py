@@ -124,7 +124,8 @@ class ComfyDenoiser:
         self.unet = self.model.diffusion_model
         self.family = families.detect(patcher)
         self.schedule, self.prediction = model_schedule(patcher)
-        self.dtype = self.model.manual_cast_dtype or self.model.get_dtype()
+        # the compute dtype: ComfyUI's manual cast (fp8/half weights computed wider), else storage
+        self.dtype = patcher.get_model_object("manual_cast_dtype") or self.model.get_dtype()
         self.device = patcher.load_device
         self.checkpointing = checkpointing
         self.switch = DeltaSwitch()

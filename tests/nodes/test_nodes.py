@@ -139,6 +139,12 @@ def test_unlearn_kv_preset_touches_only_keys_and_values(n, tiny, concept):
     assert differ == set(erasure.tensors)
 
 
+def test_unlearn_passes_esd_eta_to_the_core(n, tiny, concept):
+    _, erasure, _ = run_node(n["unlearn"], model=tiny["model"], clip=tiny["clip"], concept=concept,
+                             method="esd", esd_eta=2.5, **(FAST | dict(iterations=1)))
+    assert json.loads(erasure.metadata["settings"])["config"]["esd_eta"] == 2.5
+
+
 def test_unlearn_with_latent_and_anchor_from_search(n, tiny, concept):
     state, _ = run_node(n["anchor"], model=tiny["model"], clip=tiny["clip"], concept=concept,
                         draws=1, steps=2, latent_source="noise", sample_size=64)
@@ -349,3 +355,25 @@ def test_schemas_have_tooltips_and_category(n):
         assert schema.category == "AdvAnchor"
         missing = [i.id for i in schema.inputs if not i.tooltip]
         assert not missing, f"{schema.node_id}: inputs without tooltip {missing}"
+
+
+def test_a_training_forward_saves_the_frozen_weights_themselves_not_copies(bridge, tiny):
+    """One copy of the weights: autograd keeps references to the frozen weights, and the only
+    new weight-shaped tensors it saves are the trained layers' w + δ."""
+    den = bridge.ComfyDenoiser(tiny["model"]).prepare()
+    weights = {k: w for k, w in den.named_weights().items() if w.dim() >= 2}
+    storages = {w.untyped_storage().data_ptr() for w in weights.values()}
+    trained = [k for k in weights if ".attn2.to_k." in k]
+    shapes = {tuple(w.shape) for k, w in weights.items() if k not in trained}
+    g = torch.Generator().manual_seed(0)
+    x_t, cond = torch.randn((1, 4, 8, 8), generator=g), torch.randn((1, 77, 768), generator=g)
+    with bridge.training_mode():
+        delta = {k: torch.zeros_like(weights[k], requires_grad=True) for k in trained}
+        saved = []
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+            loss = den(x_t, torch.tensor([500]), cond, delta).square().mean()
+        assert all(g.abs().sum() > 0 for g in torch.autograd.grad(loss, list(delta.values())))
+    as_weights = [t for t in saved if t.untyped_storage().data_ptr() in storages]
+    copies = [tuple(t.shape) for t in saved if tuple(t.shape) in shapes
+              and t.untyped_storage().data_ptr() not in storages]
+    assert as_weights and not copies, copies[:3]
