@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "workflows"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ui_format import has_control, input_specs, is_widget  # noqa: E402
 
 CHECKPOINT = "v1-5-pruned-emaonly.safetensors"

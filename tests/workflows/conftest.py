@@ -17,7 +17,7 @@ TESTS = HERE.parent
 REPO = TESTS.parent
 WORKFLOWS = REPO / "workflows"
 sys.path.insert(0, str(TESTS))
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO / "scripts"))   # ui_format: the UI-format reader the build script uses too
 from ui_format import set_widget  # noqa: E402
 
 THIN = "thin_sd15.safetensors"
