@@ -3,8 +3,8 @@
     L(θ) = ‖ε_θ(x_t, c_u) − target‖² + λ · mean_{c ∈ superclass ∪ retain} ‖ε_θ(x_t, c) − ε*(x_t, c)‖²
 
 with target ε*(x_t, anchor) (adversarial or fixed text anchor) or ESD's negative guidance
-ε*(c_u) − η(ε*(c_u) − ε*(∅)). θ is an additive delta over the selected weights; ε* is the same
-model with the delta off.
+ε*(∅) − η(ε*(c_u) − ε*(∅)) (Gandikota et al. 2023, η = 1 by default). θ is an additive delta
+over the selected weights; ε* is the same model with the delta off.
 
 Efficiency by construction: everything frozen that an update needs (concept and attribute
 targets, superclass, retain, ESD terms) does not depend on δ, so it is computed in one batched
@@ -47,7 +47,7 @@ class UnlearnConfig:
     parameters: str | tuple[str, ...] = "xattn"
     schedule: str = "alternating"
     latents: LatentConfig = LatentConfig()
-    esd_eta: float = 1.0
+    esd_eta: float = 1.0            # ESD's negative-guidance strength η (method "esd" only)
     seed: int = 0
     accumulate_grads: bool = False  # the reference code never zeroes gradients
     autocast: str = "off"           # "bf16"/"fp16": denoiser calls under torch.autocast (memory)
@@ -216,7 +216,7 @@ class _Run:
         if self.config.method == "fixed":
             return refs["fixed"][0]
         erase, empty = refs["erase"][0], refs["empty"][0]
-        return erase - self.config.esd_eta * (erase - empty)
+        return empty - self.config.esd_eta * (erase - empty)
 
     # --- plumbing ----------------------------------------------------------------------
     def check_cancel(self) -> None:

@@ -100,6 +100,10 @@ class UnlearnNode(io.ComfyNode):
                                tooltip="Run the UNet in bf16/fp16 autocast during training (less "
                                        "memory, faster on GPUs with tensor cores); losses and "
                                        "the weight change stay float32. bf16 needs a recent GPU."),
+                io.Float.Input("esd_eta", default=1.0, min=0.0, max=100.0, step=0.1, optional=True,
+                               tooltip="ESD's negative-guidance strength η: the target is "
+                                       "ε(empty) − η·(ε(concept) − ε(empty)). Used only with "
+                                       "method = esd (ESD's default: 1)."),
             ],
             outputs=[
                 io.Model.Output(display_name="MODEL", tooltip="The erased model (a patched clone)."),
@@ -115,14 +119,14 @@ class UnlearnNode(io.ComfyNode):
                 method, iterations, lr, parameters, parameter_pattern, schedule, preservation,
                 anchor_steps, anchor_lr, anchor_loss, anchor_bound, accumulate_gradients, seed,
                 anchor=None, latent=None, layers=None, gradient_checkpointing=False,
-                autocast="off") -> io.NodeOutput:
+                autocast="off", esd_eta=1.0) -> io.NodeOutput:
         config = UnlearnConfig(
             method=method, steps=iterations, lr=lr, preservation=preservation,
             parameters=layer_parameters(layers) if layers is not None else
             parameter_spec(parameters, parameter_pattern), schedule=schedule,
             anchor=training.anchor_config(anchor_steps, anchor_lr, anchor_loss, anchor_bound),
             latents=training.latent_config(latent, latent_source, sample_count, sample_steps),
-            seed=seed, accumulate_grads=accumulate_gradients, autocast=autocast)
+            seed=seed, accumulate_grads=accumulate_gradients, autocast=autocast, esd_eta=esd_eta)
         with training_mode():
             run = training.prepare(model, clip, concept, latent, sample_size,
                                    checkpointing=gradient_checkpointing)

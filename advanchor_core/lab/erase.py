@@ -11,8 +11,10 @@ update (warm-started), bound relative to the token norm. With L_adv2 a bound ≤
 anchor red (nothing is erased); from 0.5 on — and with no bound, early stop included — the
 anchor that minimises L_adv2 is *no object at all* (an empty background), so the concept goes
 but its objects go with it. 0.5 is the default: the smallest bound that erases.
-ESD uses η = 2: with the core's shared draws, ESD at η = 1 has exactly the empty-prompt anchor's
-target, ε*(x_t, ""), so it would repeat that row.
+ESD is the published one at its default η = 1: target ε*(∅) − (ε*(c) − ε*(∅)). (It used η = 2
+while the core's ESD target was wrongly ε*(c) − η(ε*(c) − ε*(∅)): at η = 1 that is just the
+empty-prompt anchor's ε*(∅) and repeated that row, and η = 2 gave 2ε*(∅) − ε*(c), which is the
+published target at η = 1 — so the ESD rows measured then are this setting's.)
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ METHODS: dict[str, UnlearnConfig] = {
                     anchor=AnchorConfig(loss="adv2", steps=1, lr=0.02, bound=0.5, early_stop=True)),
     "fixed-superclass": replace(BASE, method="fixed"),
     "fixed-empty": replace(BASE, method="fixed"),
-    "esd": replace(BASE, method="esd", esd_eta=2.0),
+    "esd": replace(BASE, method="esd"),
 }
 LATENT_SAMPLES = 16
 

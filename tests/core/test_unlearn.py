@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -48,6 +50,19 @@ def test_baselines_move_the_concept_towards_their_targets(denoiser, conditioning
     target = conditioning.fixed_anchor if method == "fixed" else conditioning.empty
     assert erase_gap(denoiser, conditioning, target, result.erasure.tensors) < \
         erase_gap(denoiser, conditioning, target)
+
+
+@pytest.mark.parametrize("eta", [1.0, 2.0])
+def test_esd_target_is_the_published_negative_guidance(denoiser, conditioning, eta):
+    """ESD's target ε*(∅) − η(ε*(c) − ε*(∅)) sits (1 + η)·(ε*(∅) − ε*(c)) from ε*(c): before
+    the first update its loss is (1 + η)² times that of the empty-prompt anchor, same draws."""
+    cc = replace(conditioning, fixed_anchor=conditioning.empty)
+
+    def first_loss(**kw) -> float:
+        return run(denoiser, cc, steps=1, preservation=0.0, **kw).history[0].losses["erase"]
+
+    empty_anchor = first_loss(method="fixed")
+    assert first_loss(method="esd", esd_eta=eta) == pytest.approx((1 + eta) ** 2 * empty_anchor, rel=1e-4)
 
 
 @pytest.mark.parametrize("schedule", ["sequential", "cyclical"])
