@@ -21,6 +21,19 @@ CENTRED = ("adv2", "orth")   # losses measured relative to the superclass's pred
 ORTH_STOP = 1e-3             # "orth" is done once every |c_k| is below ~0.03
 
 
+def wide_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float32, or float64 for float64: what δ, the weight delta and the losses are kept in.
+
+    Why never narrower: Adam steps of 1e-5 and small deltas vanish in half precision; why
+    float64 when the model is: a float64 run is then float64 throughout (the reference test).
+    """
+    return torch.float64 if dtype == torch.float64 else torch.float32  # fp8 has no promotion
+
+
+def widen(x: Tensor) -> Tensor:
+    return x.to(wide_dtype(x.dtype))
+
+
 @dataclass(frozen=True)
 class AnchorConfig:
     """Reference defaults: L_adv1, Adam lr 1e-4, 20 steps, no bound, early stop at L_adv < 0.
@@ -54,11 +67,11 @@ class AnchorState:
 
     base: Tensor           # [1, L, D]
     positions: list[int]
-    delta: Tensor          # [n, D], float32
+    delta: Tensor          # [n, D], float32 (float64 for a float64 encoding)
 
     @property
     def token_norms(self) -> Tensor:
-        return self.base[0, self.positions].float().norm(dim=-1)
+        return widen(self.base[0, self.positions]).norm(dim=-1)
 
     def conditioning(self) -> Tensor:
         """The anchor embedding; differentiable in δ."""
@@ -78,8 +91,8 @@ class AnchorState:
 def init_anchor(cc: ConceptConditioning, config: AnchorConfig, generator: torch.Generator) -> AnchorState:
     n, d = len(cc.anchor_positions), cc.anchor_base.shape[-1]
     delta = config.init_std * torch.randn((n, d), generator=generator)
-    return AnchorState(cc.anchor_base, list(cc.anchor_positions),
-                       delta.to(cc.anchor_base.device).requires_grad_(True))
+    delta = delta.to(cc.anchor_base.device, wide_dtype(cc.anchor_base.dtype))
+    return AnchorState(cc.anchor_base, list(cc.anchor_positions), delta.requires_grad_(True))
 
 
 def rebase_anchor(cc: ConceptConditioning, anchor: AnchorState) -> AnchorState:
@@ -118,9 +131,9 @@ def adversarial_loss(anchor_eps: Tensor, target_eps: Tensor, weights: Tensor,
 
     anchor_eps [B, ...]; target_eps [K, B, ...]; superclass_eps [B, ...] (centred losses only).
     """
-    a, p = anchor_eps.float(), target_eps.float()
+    a, p = widen(anchor_eps), widen(target_eps)
     if loss in CENTRED:
-        s = superclass_eps.float()
+        s = widen(superclass_eps)
         a, p = a - s, p - s[None]
     if loss == "orth":
         p = p.flatten(1)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .anchors import (CENTRED, AnchorConfig, AnchorOptimizer, AnchorState, adversarial_loss,
-                      init_anchor, rebase_anchor)
+                      init_anchor, rebase_anchor, wide_dtype, widen)
 from .concept import ConceptConditioning
 from .denoiser import AUTOCAST_DTYPES, CountingDenoiser, Denoiser, with_autocast
 from .erasure import Erasure, describe
@@ -196,8 +196,8 @@ class _Run:
         keep_conds = [cc.superclass] + ([cc.retain] if cc.retain is not None else [])
         conds = [cc.erase] + (keep_conds if cfg.preservation > 0 else [])
         out = self._batched(draw, torch.cat(conds), delta)
-        erase = F.mse_loss(out[0].float(), target.float())
-        keep = F.mse_loss(out[1:].float(), refs.preserved().float()) if cfg.preservation > 0 \
+        erase = F.mse_loss(widen(out[0]), widen(target))
+        keep = F.mse_loss(widen(out[1:]), widen(refs.preserved())) if cfg.preservation > 0 \
             else torch.zeros_like(erase)
         loss = erase + cfg.preservation * keep
         if not torch.isfinite(loss):
@@ -251,7 +251,8 @@ def unlearn(denoiser: Denoiser, cc: ConceptConditioning, config: UnlearnConfig =
         anchor = _start_anchor(cc, config.anchor, gen, anchor)
     draws = draw_training_latents(denoiser, cc, config.latents, config.steps, gen, device,
                                   latents, latent_shape)
-    delta = {n: torch.zeros_like(base[n], dtype=torch.float32, requires_grad=True) for n in names}
+    delta = {n: torch.zeros_like(base[n], dtype=wide_dtype(base[n].dtype), requires_grad=True)
+             for n in names}
     opt = torch.optim.Adam(delta.values(), lr=config.lr)
     schedule = {"alternating": _alternating, "sequential": _sequential, "cyclical": _cyclical}
     schedule[config.schedule](run, draws, delta, opt, anchor)

@@ -171,7 +171,7 @@ class UNet(nn.Module):
                                  nn.Conv2d(ch, c.out_channels, 3, padding=1))
 
     def forward(self, x: Tensor, timesteps: Tensor, context: Tensor) -> Tensor:
-        emb = self.time_embed(timestep_embedding(timesteps, self.config.model_channels))
+        emb = self.time_embed(timestep_embedding(timesteps, self.config.model_channels).to(x.dtype))
         hs = []
         h = x
         for block in self.input_blocks:
