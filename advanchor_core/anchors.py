@@ -144,15 +144,20 @@ def adversarial_loss(anchor_eps: Tensor, target_eps: Tensor, weights: Tensor,
 
 
 class AnchorOptimizer:
-    """One δ search: fresh Adam over a warm-started δ, as the reference does per training step.
+    """One δ search on one draw: fresh Adam and no gradient over a warm-started δ.
 
-    `step(loss)` applies one update (projected onto the bound); with `accumulate` the
-    gradient is added to δ.grad and never cleared, reproducing the reference code.
+    That is the reference's per-image step: before each training image's anchor steps it
+    makes δ a new leaf tensor (its value detached, gradient tracking on) with a new Adam, so
+    δ keeps its value but not its gradient or Adam moments. `step(loss)` applies one
+    update (projected onto the bound); with `accumulate` each step's gradient is added to
+    δ.grad instead of replacing it — the reference never zeroes it — so δ's gradient sums
+    over this search's steps only, never across draws.
     """
 
     def __init__(self, state: AnchorState, config: AnchorConfig, accumulate: bool = False):
         self.state, self.config, self.accumulate = state, config, accumulate
         state.delta.requires_grad_(True)
+        state.delta.grad = None  # the reference's fresh leaf: no gradient from an earlier draw
         self.opt = torch.optim.Adam([state.delta], lr=config.lr)
 
     def step(self, loss: Tensor) -> None:

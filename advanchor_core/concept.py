@@ -68,6 +68,19 @@ class Concept:
     def anchor_text(self) -> str:
         return self.anchor_template.replace(SLOT, self.text.strip())
 
+    def target_weights(self, reference_indexing: bool = False) -> list[float]:
+        """The anchor loss's weight w_k of each target (the concept term first, if used).
+
+        `reference_indexing` reproduces the authors' code with the concept term off: it indexes
+        its table (the concept's coefficient, then the attributes') from 0 over the attribute
+        list, so the first attribute gets the concept's weight and each next attribute its
+        predecessor's. Off (the default), every attribute keeps its own weight.
+        """
+        own = [w for _, w in self.attributes]
+        if self.use_concept_term:
+            return [self.concept_weight, *own]
+        return [self.concept_weight, *own[:-1]] if reference_indexing else own
+
     def as_metadata(self) -> dict:
         return asdict(self)
 
@@ -101,13 +114,11 @@ def encode_concept(encoder: TextEncoder, concept: Concept) -> ConceptConditionin
                concept.anchor_prompt if concept.anchor_prompt is not None else concept.superclass]
     target_prompts = ([concept.prompt] if concept.use_concept_term else []) + \
         [p for p, _ in concept.attributes]
-    weights = ([concept.concept_weight] if concept.use_concept_term else []) + \
-        [w for _, w in concept.attributes]
     positions = encoder.token_positions(concept.anchor_text, concept.text.strip())
     enc = encoder.encode(prompts + target_prompts + list(concept.retain_prompts)).detach().clone()
     n, k = len(prompts), len(target_prompts)
     return ConceptConditioning(
         erase=enc[0:1], anchor_base=enc[1:2], anchor_positions=positions, superclass=enc[2:3],
         empty=enc[3:4], fixed_anchor=enc[4:5], targets=enc[n:n + k],
-        target_weights=torch.tensor(weights, dtype=torch.float32),
+        target_weights=torch.tensor(concept.target_weights(), dtype=torch.float32),
         retain=enc[n + k:] if concept.retain_prompts else None, concept=concept)

@@ -50,6 +50,8 @@ class UnlearnConfig:
     esd_eta: float = 1.0            # ESD's negative-guidance strength η (method "esd" only)
     seed: int = 0
     accumulate_grads: bool = False  # the reference code never zeroes gradients
+    shifted_attribute_weights: bool = False  # the reference's weight indexing without the
+                                             # concept term (Concept.target_weights)
     autocast: str = "off"           # "bf16"/"fp16": denoiser calls under torch.autocast (memory)
 
     def __post_init__(self) -> None:
@@ -69,8 +71,21 @@ class UnlearnConfig:
 
 
 def reference_config(**overrides) -> UnlearnConfig:
-    """The authors' code as written, gradient accumulation included."""
-    return replace(UnlearnConfig(accumulate_grads=True), **overrides)
+    """The authors' code as written, quirks included.
+
+    - Gradients are never zeroed: the weights' gradient accumulates over the whole run; δ's
+      only within one draw's anchor steps, because the authors re-create δ as a fresh leaf
+      with a fresh Adam for every training image (AnchorOptimizer) — in every schedule. In
+      the cyclical one each visit of an image is one δ step, so δ's gradient never
+      accumulates there.
+    - With the concept term off, attribute k is weighted by the table entry of k − 1 (the
+      first by the concept's weight): `Concept.target_weights(reference_indexing=True)`.
+
+    Not reproduced: the authors' sequential/cyclical scripts draw a new (t, noise) for the
+    weight phase; here both phases revisit the same draws.
+    """
+    return replace(UnlearnConfig(accumulate_grads=True, shifted_attribute_weights=True),
+                   **overrides)
 
 
 @dataclass(frozen=True)
@@ -162,10 +177,17 @@ class _Run:
 
     # --- anchor search -----------------------------------------------------------------
     def anchor_loss(self, eps: Tensor, refs: _Refs) -> Tensor:
-        cc, cfg = self.cc, self.config.anchor
+        cfg = self.config.anchor
         sup = refs["superclass"][0] if cfg.loss in CENTRED else None
-        return adversarial_loss(eps, refs["targets"], cc.target_weights, sup, cfg.loss,
+        return adversarial_loss(eps, refs["targets"], self.target_weights(), sup, cfg.loss,
                                 self.cc.concept.use_concept_term if self.cc.concept else True)
+
+    def target_weights(self) -> Tensor:
+        concept = self.cc.concept
+        if not self.config.shifted_attribute_weights or concept is None:
+            return self.cc.target_weights
+        return torch.tensor(concept.target_weights(reference_indexing=True),
+                            dtype=torch.float32, device=self.cc.target_weights.device)
 
     def refine(self, anchor: AnchorState, draw: Draw, refs: _Refs, steps: int,
                opt: AnchorOptimizer, final: bool = True) -> tuple[Tensor | None, float, int]:
@@ -310,13 +332,17 @@ def _sequential(run: _Run, draws: list[Draw], delta, opt, anchor: AnchorState | 
 
 
 def _cyclical(run: _Run, draws: list[Draw], delta, opt, anchor: AnchorState | None) -> None:
-    """`anchor.steps` passes over the draws, one δ step per draw, then every θ step."""
+    """`anchor.steps` passes over the draws, one δ step per draw, then every θ step.
+
+    Each visit of a draw starts a fresh δ search (Adam and gradient), as the reference's
+    cyclical script re-creates δ and its Adam for every image of every pass.
+    """
     cached = [run.references(d) for d in draws]
     if anchor is not None:
-        opt_a = AnchorOptimizer(anchor, run.config.anchor, run.config.accumulate_grads)
         passes = run.config.anchor.steps
         for p in range(passes):
             for draw, refs in zip(draws, cached):
+                opt_a = AnchorOptimizer(anchor, run.config.anchor, run.config.accumulate_grads)
                 _, adv, _ = run.refine(anchor, draw, refs, 1, opt_a, final=False)
             run.report(p + 1, passes, "anchor", {"adv": adv})
     _theta_phase(run, draws, delta, opt, anchor, cached)

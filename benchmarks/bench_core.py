@@ -75,8 +75,9 @@ def run_case(kind: str, attributes: int, full: bool, updates: int) -> dict:
         run = naive_reference_unlearn(
             unet, [(d.x_t, d.t) for d in draws], erase=cc.erase, anchor_base=cc.anchor_base,
             positions=cc.anchor_positions, delta0=torch.zeros(2, 768, device=device),
-            targets=list(cc.targets[:, None]), weights=cc.target_weights.tolist(),
-            superclass=cc.superclass, anchor_steps=ANCHOR_STEPS)
+            concept=cc.targets[0:1], attributes=list(cc.targets[1:, None]),
+            coefficients=cc.target_weights.tolist(), superclass=cc.superclass,
+            anchor_steps=ANCHOR_STEPS)
         passes = run.passes
     if device == "cuda":
         torch.cuda.synchronize()
