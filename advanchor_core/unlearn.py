@@ -258,9 +258,15 @@ def unlearn(denoiser: Denoiser, cc: ConceptConditioning, config: UnlearnConfig =
             should_cancel: ShouldCancel | None = None) -> UnlearnResult:
     """Erase `cc.concept` from `denoiser`; the base weights are never written.
 
-    `anchor` warm-starts δ (e.g. from a separate anchor search). Raises `Cancelled` when
-    `should_cancel()` turns true, `AdvAnchorError` on bad input or a non-finite loss.
+    `anchor` warm-starts δ (e.g. from a separate anchor search); only method "adversarial"
+    has a δ, so an anchor with another method is refused rather than silently dropped.
+    Raises `Cancelled` when `should_cancel()` turns true, `AdvAnchorError` on bad input or a
+    non-finite loss.
     """
+    if anchor is not None and config.method != "adversarial":
+        raise AdvAnchorError(f"an anchor was given but method is {config.method!r}: only method "
+                             "'adversarial' unlearns towards a searched anchor — set method "
+                             "'adversarial' to use it, or leave the anchor out")
     start = time.perf_counter()
     base = denoiser.named_weights()
     names = select_parameters(base.keys(), config.parameters)

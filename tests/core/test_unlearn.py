@@ -67,6 +67,14 @@ def test_esd_target_is_the_published_negative_guidance(denoiser, conditioning, e
     assert first_loss(method="esd", esd_eta=eta) == pytest.approx((1 + eta) ** 2 * empty_anchor, rel=1e-4)
 
 
+@pytest.mark.parametrize("method", ["fixed", "esd"])
+def test_an_anchor_with_another_method_is_refused(denoiser, conditioning, method):
+    searched = run(denoiser, conditioning, steps=1).anchor
+    with pytest.raises(AdvAnchorError, match=f"method is '{method}'.*only method 'adversarial'"):
+        unlearn(denoiser, conditioning, UnlearnConfig(**{**FAST, "method": method}),
+                latent_shape=LATENT, anchor=searched)
+
+
 @pytest.mark.parametrize("schedule", ["sequential", "cyclical"])
 def test_every_schedule_trains(denoiser, conditioning, schedule):
     result = run(denoiser, conditioning, schedule=schedule)
