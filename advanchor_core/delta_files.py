@@ -50,7 +50,13 @@ def atomic_save(tensors: Mapping[str, Tensor], path: str | os.PathLike, metadata
 
 
 def save_erasure(path: str | os.PathLike, erasure: Erasure) -> Path:
-    return atomic_save(erasure.tensors, path, erasure.metadata)
+    """Write `erasure` as a float32 weight-diff file, whatever the model's dtype.
+
+    Why float32: a delta is a small change; stored in an fp16/bf16/float8 model's own dtype
+    its smallest entries (fp16: below 6e-8; float8: below ~2e-3) would round to zero. The
+    loader adds it to the weights in float32, so nothing else changes.
+    """
+    return atomic_save({k: v.float() for k, v in erasure.tensors.items()}, path, erasure.metadata)
 
 
 def load_erasure(path: str | os.PathLike) -> Erasure:

@@ -262,6 +262,12 @@ def unlearn(denoiser: Denoiser, cc: ConceptConditioning, config: UnlearnConfig =
     has a δ, so an anchor with another method is refused rather than silently dropped.
     Raises `Cancelled` when `should_cancel()` turns true, `AdvAnchorError` on bad input or a
     non-finite loss.
+
+    The delta trains, and the erasure keeps it, in float32 (float64 for a float64 model), never
+    in the base weights' dtype: a delta is a small change, and rounded on its own to fp16 its
+    smallest entries go (below 6e-8 they are 0), to float8 even a 3e-4 change becomes 0.
+    Whoever applies it adds it to the weight in float32 (the core's denoiser, ComfyUI's
+    weight patches).
     """
     if anchor is not None and config.method != "adversarial":
         raise AdvAnchorError(f"an anchor was given but method is {config.method!r}: only method "
@@ -288,7 +294,7 @@ def unlearn(denoiser: Denoiser, cc: ConceptConditioning, config: UnlearnConfig =
                 "concept": cc.concept.as_metadata() if cc.concept else None}
     if anchor is not None:
         settings["anchor_relative_norm"] = anchor.relative_norms().tolist()
-    erasure = Erasure({n: d.detach().to(base[n].dtype) for n, d in delta.items()},
+    erasure = Erasure({n: d.detach() for n, d in delta.items()},
                       describe([cc.concept.text] if cc.concept else [], settings))
     return UnlearnResult(erasure, run.history, anchor.detached() if anchor else None,
                          run.denoiser.passes / config.steps, time.perf_counter() - start)

@@ -25,6 +25,24 @@ def test_save_then_load_is_exact(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["cat.safetensors"]  # no temporary left
 
 
+def test_weight_diff_files_stay_float32_for_a_half_precision_model(tmp_path):
+    """Deltas smaller than fp16 can hold survive saving, fit fp16 weights and become a LoRA."""
+    small = {k: 1e-8 * v for k, v in erasure(0, "cat").tensors.items()}  # fp16 rounds to 0
+    weights = {k: torch.zeros_like(v, dtype=torch.float16) for k, v in small.items()}
+    check_compatible(small, weights)
+    back = load_erasure(save_erasure(tmp_path / "cat.safetensors", Erasure(small)))
+    assert all(back.tensors[k].dtype == torch.float32 and torch.equal(back.tensors[k], v)
+               for k, v in small.items())
+    legacy = {k: v.half() for k, v in erasure(1, "dog").tensors.items()}
+    again = load_erasure(save_erasure(tmp_path / "dog.safetensors", Erasure(legacy)))
+    assert all(again.tensors[k].dtype == torch.float32 and torch.equal(again.tensors[k], v.float())
+               for k, v in legacy.items())
+    lora = extract_lora(small, rank=4)
+    assert {v.dtype for v in lora.values()} == {torch.float32}
+    for k, v in lora_to_delta(lora).items():
+        assert torch.allclose(v, small[k], rtol=1e-4, atol=1e-14), k
+
+
 def test_only_safetensors_are_read(tmp_path):
     (tmp_path / "x.pt").write_bytes(b"not a tensor")
     with pytest.raises(AdvAnchorError, match="only safetensors"):

@@ -75,6 +75,17 @@ def test_an_anchor_with_another_method_is_refused(denoiser, conditioning, method
                 latent_shape=LATENT, anchor=searched)
 
 
+def test_the_erasure_stays_float32_on_a_half_precision_model(conditioning):
+    """Rounded to the model's fp16 a small delta loses its smallest entries (float8: all)."""
+    half = torch.float16
+    den = TorchDenoiser(tiny_unet().to(half), NoiseSchedule.sd_linear(),
+                        forward=lambda m, x, t, c: m(x.to(half), t, context=c.to(half)))
+    result = run(den, conditioning, steps=2, lr=1e-6, latents=LatentConfig(source="noise"))
+    deltas = result.erasure.tensors
+    assert {d.dtype for d in deltas.values()} == {torch.float32}
+    assert any((d.half().float() != d).any() for d in deltas.values())  # fp16 would round these
+
+
 @pytest.mark.parametrize("schedule", ["sequential", "cyclical"])
 def test_every_schedule_trains(denoiser, conditioning, schedule):
     result = run(denoiser, conditioning, schedule=schedule)
