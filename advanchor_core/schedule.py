@@ -30,11 +30,6 @@ class NoiseSchedule:
         betas = (1 - f[1:] / f[:-1]).clamp(max=0.999)
         return cls(torch.cumprod(1.0 - betas, 0).float())
 
-    @classmethod
-    def from_sigmas(cls, sigmas: Tensor) -> "NoiseSchedule":
-        """k-diffusion sigmas (σ² = (1-ᾱ)/ᾱ), as ComfyUI's model_sampling stores them."""
-        return cls((1.0 / (1.0 + sigmas.double() ** 2)).float())
-
     @property
     def num_timesteps(self) -> int:
         return self.alphas_cumprod.shape[0]

@@ -177,10 +177,6 @@ class Evaluation:
     leakage: dict[str, float]     # concept rate for each synonym / held-out phrasing
     images: dict[str, Tensor] = field(repr=False, default_factory=dict)
 
-    def as_row(self) -> dict[str, float]:
-        return {"residual": self.residual, "invalid": self.invalid, "target_rest": self.target_rest,
-                "preserve_acc": self.preserve_acc, "valid": self.valid, **self.leakage}
-
 
 def evaluate(world: World, plan: EvalPlan, seed: int = 0,
              delta: Mapping[str, Tensor] | None = None) -> Evaluation:
