@@ -43,7 +43,10 @@ def run_node(node_cls, node_id: str = "1", **inputs):
 
 
 def unet_state(patcher) -> dict[str, torch.Tensor]:
-    """The torch weights a patcher's UNet holds right now (copies)."""
+    """The torch weights a patcher's UNet holds right now (copies). Clones share these modules:
+    after another clone was loaded they hold its patches until ComfyUI unpatches them (a
+    clone dropped while loaded leaves them there), so read a model's own weights with
+    effective_unet_state."""
     return {k: v.detach().clone() for k, v in patcher.model.diffusion_model.state_dict().items()}
 
 

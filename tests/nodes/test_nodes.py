@@ -16,7 +16,8 @@ FAST = dict(iterations=4, anchor_steps=2, latent_source="noise", sample_size=64,
 def erased(n, tiny, concept):
     """One Unlearn run shared by the tests that inspect its outputs; input state captured."""
     model = tiny["model"]
-    before = {"weights": unet_state(model), "patches": dict(model.patches),
+    # loaded first: the shared torch modules may still hold a clone's patches from earlier tests
+    before = {"weights": effective_unet_state(model), "patches": dict(model.patches),
               "uuid": model.patches_uuid, "options": json.dumps(model.model_options, default=str)}
     out_model, erasure, curve = run_node(n["unlearn"], model=model, clip=tiny["clip"],
                                          concept=concept, **FAST)
@@ -75,7 +76,8 @@ def test_concept_bad_input_says_what_to_change(n, errors, inputs, message):
 def test_search_anchor_perturbs_only_the_concept_tokens(n, tiny, concept, bridge):
 
     model = tiny["model"]
-    before = {"weights": unet_state(model), "patches": dict(model.patches),
+    # loaded first: the shared torch modules may still hold a clone's patches from earlier tests
+    before = {"weights": effective_unet_state(model), "patches": dict(model.patches),
               "uuid": model.patches_uuid, "options": json.dumps(model.model_options, default=str)}
     state, conditioning = run_node(n["anchor"], model=model, clip=tiny["clip"], concept=concept,
                                    draws=2, steps=3, lr=1e-2, latent_source="noise", sample_size=64)

@@ -6,12 +6,13 @@ import json
 
 import pytest
 import torch
-from comfy_support.inprocess import run_node, unet_state
+from comfy_support.inprocess import effective_unet_state, run_node, unet_state
 
 
 @pytest.fixture(scope="module")
 def inspected(n, tiny, concept):
-    before = unet_state(tiny["model"])
+    # loaded first: the shared torch modules may still hold a clone's patches from earlier tests
+    before = effective_unet_state(tiny["model"])
     anchor, _ = run_node(n["anchor"], model=tiny["model"], clip=tiny["clip"], concept=concept,
                          latent_source="noise", sample_size=64, draws=1, steps=2, lr=0.05)
     out = run_node(n["sens"], model=tiny["model"], clip=tiny["clip"], concept=concept, anchor=anchor,
