@@ -95,6 +95,7 @@ class StepReport:
     phase: str        # "anchor" or "unlearn"
     losses: dict[str, float]
     passes: int       # denoiser passes so far
+    reports: int      # how many reports the whole run makes (a progress bar's total)
 
 
 @dataclass
@@ -131,6 +132,7 @@ class _Run:
     config: UnlearnConfig
     on_step: OnStep | None
     should_cancel: ShouldCancel | None
+    reports: int
     history: list[StepReport] = field(default_factory=list)
 
     # --- frozen side -------------------------------------------------------------------
@@ -205,9 +207,11 @@ class _Run:
                 return eps.detach(), loss.item(), taken
             opt.step(loss)
             taken += 1
-            if not final and i == steps - 1:
+            last = i == steps - 1
+            if last and not final:
                 return None, loss.item(), taken
-            eps = self.anchor_eps(draw, anchor)
+            with torch.set_grad_enabled(not last):  # the last ε is only the θ target: no graph
+                eps = self.anchor_eps(draw, anchor)
         return eps.detach(), self.anchor_loss(eps.detach(), refs).item(), taken
 
     # --- weights -----------------------------------------------------------------------
@@ -246,7 +250,7 @@ class _Run:
             raise Cancelled("unlearning was cancelled; no erasure was produced")
 
     def report(self, step: int, total: int, phase: str, losses: dict[str, float]) -> None:
-        r = StepReport(step, total, phase, losses, self.denoiser.passes)
+        r = StepReport(step, total, phase, losses, self.denoiser.passes, self.reports)
         self.history.append(r)
         if self.on_step is not None:
             self.on_step(r)
@@ -280,7 +284,7 @@ def unlearn(denoiser: Denoiser, cc: ConceptConditioning, config: UnlearnConfig =
     cc = cc.to(device)
     gen = torch.Generator().manual_seed(config.seed)
     run = _Run(CountingDenoiser(with_autocast(denoiser, config.autocast)), cc, config, on_step,
-               should_cancel)
+               should_cancel, _report_count(config))
     if config.method == "adversarial":
         anchor = _start_anchor(cc, config.anchor, gen, anchor)
     draws = draw_training_latents(denoiser, cc, config.latents, config.steps, gen, device,
@@ -298,6 +302,15 @@ def unlearn(denoiser: Denoiser, cc: ConceptConditioning, config: UnlearnConfig =
                       describe([cc.concept.text] if cc.concept else [], settings))
     return UnlearnResult(erasure, run.history, anchor.detached() if anchor else None,
                          run.denoiser.passes / config.steps, time.perf_counter() - start)
+
+
+def _report_count(config: UnlearnConfig) -> int:
+    """Reports an `unlearn` run makes: one per update, plus the anchor phase's own."""
+    if config.method != "adversarial" or config.schedule == "alternating":
+        return config.steps
+    if config.schedule == "sequential":
+        return 2 * config.steps
+    return config.anchor.steps + config.steps
 
 
 def _start_anchor(cc: ConceptConditioning, config: AnchorConfig, gen: torch.Generator,
@@ -375,7 +388,7 @@ def search_anchor(denoiser: Denoiser, cc: ConceptConditioning, config: UnlearnCo
     state = _start_anchor(cc, config.anchor, gen, anchor)
     run = _Run(CountingDenoiser(with_autocast(denoiser, config.autocast)), cc,
                replace(config, method="adversarial", preservation=0.0),
-               on_step, should_cancel)
+               on_step, should_cancel, draws)
     for i, draw in enumerate(draw_training_latents(denoiser, cc, config.latents, draws, gen, device,
                                                    latents, latent_shape), 1):
         run.check_cancel()

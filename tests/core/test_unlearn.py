@@ -93,6 +93,15 @@ def test_every_schedule_trains(denoiser, conditioning, schedule):
     assert any(v.abs().max() > 0 for v in result.erasure.tensors.values())
 
 
+@pytest.mark.parametrize("method,schedule", [("adversarial", "alternating"),
+                                             ("adversarial", "sequential"),
+                                             ("adversarial", "cyclical"), ("esd", "cyclical")])
+def test_every_report_knows_how_many_the_run_makes(denoiser, conditioning, method, schedule):
+    """A progress bar's total comes from the reports themselves, never recounted elsewhere."""
+    result = run(denoiser, conditioning, method=method, schedule=schedule)
+    assert {h.reports for h in result.history} == {len(result.history)}
+
+
 @pytest.mark.parametrize("make", [UnlearnConfig, reference_config])
 def test_cyclical_starts_a_fresh_anchor_search_at_every_visit(denoiser, conditioning, make,
                                                               monkeypatch):
