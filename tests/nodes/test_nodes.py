@@ -379,3 +379,12 @@ def test_a_training_forward_saves_the_frozen_weights_themselves_not_copies(bridg
     copies = [tuple(t.shape) for t in saved if tuple(t.shape) in shapes
               and t.untyped_storage().data_ptr() not in storages]
     assert as_weights and not copies, copies[:3]
+
+
+def test_a_dynamically_loaded_model_is_refused_saying_what_to_do(bridge, tiny, errors):
+    """ComfyUI's opt-in dynamic VRAM streams weights in during inference (its patcher says so
+    with is_dynamic(); on a CPU it never is, so the flag is forced here)."""
+    model = tiny["model"].clone()
+    model.is_dynamic = lambda: True
+    with pytest.raises(errors.AdvAnchorError, match="without 'dynamic_vram'"):
+        bridge.ComfyDenoiser(model)
