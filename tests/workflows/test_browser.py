@@ -104,6 +104,14 @@ class Page:
                 "await new Promise(r => setTimeout(r, 700)); app.canvas.setDirty(true, true);",
                 workflow, name)
 
+    def click_text(self, text: str, timeout: float = 30.0) -> None:
+        """Click the innermost element whose whole text is `text` (through its clickable
+        ancestor), once the page shows it."""
+        find = ("[...document.querySelectorAll('body *')].find(e => e.children.length === 0 && "
+                f"e.textContent.trim() === {json.dumps(text)})")
+        self.wait_for(find, timeout)
+        self.js(f"const e = {find}; (e.closest('a,button,li,[role=button],[role=option]') || e).click();")
+
     def prompt(self) -> dict:
         return self.js("const p = await app.graphToPrompt(); return p.output;")
 
@@ -224,6 +232,9 @@ def test_template_browser_lists_every_workflow(page, server, tmp_path):
                 f"{server.url}/api/workflow_templates/{pack[0]}/{name}.jpg") as r:
             assert r.headers["Content-Type"] == "image/jpeg"
     page.js("await app.extensionManager.command.execute('Comfy.BrowseTemplates');")
+    # the pack's own entry under Extensions, as a user picks it: newer frontends (1.37, ComfyUI
+    # 0.12.1) open on core's template library, not on every template
+    page.click_text(pack[0])
     for name in names:
         page.wait_for(f"document.body.innerText.includes({json.dumps(name)})", 30)
     time.sleep(1.5)
