@@ -11,7 +11,7 @@ TREE=${ADVANCHOR_COMFYUI012:-../shared/runtimes/comfyui-0.12.1}
 VENV=${ADVANCHOR_VENV012:-.venv-comfy012}
 STAMP="$VENV/.advanchor-env-comfy012-v1"
 if [ ! -f "$TREE/requirements.txt" ]; then
-  echo "ComfyUI 0.12.1 not found at $TREE: $VENV not set up (tests on 0.12.1 will be skipped)"
+  echo "ComfyUI 0.12.1 not found at $TREE: no $VENV set up for it (its test run is skipped)"
   exit 0
 fi
 if [ -f "$STAMP" ]; then exit 0; fi
