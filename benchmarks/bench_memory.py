@@ -1,129 +1,628 @@
-"""Peak memory and time of one unlearning update on an SDXL-layout UNet in ComfyUI, with and
-without gradient checkpointing and bf16 autocast (the Unlearn node's memory options).
+"""Memory, measured: what one unlearning update holds, through the ComfyUI bridge, at real UNet size.
 
-    python benchmarks/bench_memory.py            # CPU: reduced SDXL layout (2 levels, 128 ch)
-    python benchmarks/bench_memory.py --full     # CUDA: the real SDXL UNet, fp16 weights, 1024 px
+    python benchmarks/bench_memory.py --write        # CPU: SD1.5 UNet, old vs new bridge path
+    python benchmarks/bench_memory.py --gpu --write  # CUDA: SD1.5 and SDXL, fp16, s/update + peak
 
-One update = the θ step of the loop: a forward pass over [concept, superclass] with an xattn
-delta, the loss, and the backward pass. On CUDA the figure is torch's peak allocated memory;
-on the CPU, where allocator peaks are not observable, it is the bytes autograd saved for the
-backward pass (the activations checkpointing removes) plus the process's peak RSS. Each case
-runs in its own process.
+Why: the bridge used to hand the UNet a dict of weights for `torch.func.functional_call`, cloning
+every inference-tensor weight on each grad-enabled forward (a second UNet, which autograd kept
+until the backward pass) and forming w + δ in the storage dtype. It now adds δ as ComfyUI weight
+functions on a private clone of the patcher, and `prepare()` re-makes the frozen weights as
+normal tensors once, so autograd can save the weights themselves. The CPU table shows, per case,
+whether the weights are held once.
+
+CPU (`python benchmarks/bench_memory.py`): the real SD1.5 UNet (ComfyUI's `SD15` config, 320
+channels, [1, 2, 4, 4], 2 res blocks, 1 transformer per attention level, context 768, 8 heads)
+with seeded random weights, built under `torch.inference_mode()` as a checkpoint loader builds
+it, stored fp32 and fp16. On a CPU ComfyUI computes fp16-stored weights in fp32 (manual cast:
+`unet_manual_cast` says so for a device without fast fp16), as it would for a loaded fp16
+checkpoint. One update is the θ step of the loop: a forward pass over [concept, superclass]
+(batch 2, one 32×32 latent, 77 tokens) with a δ on every cross-attention weight (preset "xattn"),
+the MSE loss, the backward pass. Each case runs in its own process (peak RSS never goes down):
+- path *new*: the product (`nodes/bridge/denoiser.py`); *old*: `OldPathDenoiser` below, the
+  bridge as it was at f63d6bc, reproduced here as the baseline;
+- *weights MiB*: the UNet's parameter bytes in their storage dtype;
+- *baseline RSS*: peak RSS after importing torch, ComfyUI and the pack, before the model exists;
+  *peak − baseline*: what the model and the update added;
+- *saved MiB*: storage autograd keeps for the backward pass, each storage once, not counting the
+  model's own weights (listed as *weights referenced*: kept by reference, they cost nothing);
+  with checkpointing it includes the block inputs `torch.utils.checkpoint` keeps to recompute;
+- *weight copies*: the part of *saved* that is weight-shaped (a weight's shape or its
+  transpose) but does not share storage with a model weight — w + δ of the trained layers, a
+  clone, or a cast of a weight to the compute dtype.
+
+GPU (`--gpu`): SD1.5 (512 px) and SDXL (1024 px) at full size, stored fp16, the product path
+only, through the core's `unlearn` with `UnlearnConfig` defaults and latents "noise":
+*reference* (20 anchor steps + 1 θ step an update, early stop off so every update does 20) and
+*fast* (1 anchor step, gradient checkpointing, bf16 autocast). Seconds per update and
+`torch.cuda.max_memory_allocated` are measured after one warm-up update. A case that fails (out
+of memory, a non-finite loss) becomes a row saying so. `--reduced` runs either mode on small
+layouts, to check the script where the real size does not fit (not a result; never written).
+
+Both modes find ComfyUI as the tests do (`scripts/setup_env.sh` installs it, or set
+ADVANCHOR_COMFYUI); `--gpu` needs a CUDA build of torch in that environment.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import json
 import resource
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import asdict, dataclass
+from functools import reduce
 from pathlib import Path
+from typing import Callable, Iterator, Mapping
+
+import torch
+from torch import Tensor, nn
 
 ROOT = Path(__file__).resolve().parents[1]
-CASES = {"plain": (False, "off"), "checkpointing": (True, "off"), "bf16": (False, "bf16"),
-         "checkpointing+bf16": (True, "bf16")}
+MIB = 2 ** 20
 
+SD15_FULL = dict(in_channels=4, out_channels=4, model_channels=320, num_res_blocks=[2, 2, 2, 2],
+                 channel_mult=[1, 2, 4, 4], transformer_depth=[1, 1, 1, 1, 1, 1, 0, 0],
+                 transformer_depth_output=[1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0],
+                 transformer_depth_middle=1, use_linear_in_transformer=False, context_dim=768,
+                 adm_in_channels=None, use_temporal_attention=False, image_size=32,
+                 use_spatial_transformer=True, legacy=False)
 SDXL_FULL = dict(in_channels=4, out_channels=4, model_channels=320, num_res_blocks=[2, 2, 2],
                  channel_mult=[1, 2, 4], transformer_depth=[0, 0, 2, 2, 10, 10],
                  transformer_depth_output=[0, 0, 0, 2, 2, 2, 10, 10, 10], transformer_depth_middle=10,
                  use_linear_in_transformer=True, context_dim=2048, adm_in_channels=2816,
                  num_classes="sequential", use_temporal_attention=False, image_size=32,
                  use_spatial_transformer=True, legacy=False)
-SDXL_CPU = dict(SDXL_FULL, model_channels=128, num_res_blocks=[1, 1], channel_mult=[1, 2],
-                transformer_depth=[1, 1], transformer_depth_output=[1, 1, 1, 1],
-                transformer_depth_middle=1)
+
+OPTIONS = {"plain": (False, "off"), "checkpointing": (True, "off"), "bf16": (False, "bf16"),
+           "checkpointing+bf16": (True, "bf16")}  # name: (gradient checkpointing, autocast)
+STORAGE = {"fp32": torch.float32, "fp16": torch.float16}
+SETTINGS = {"reference": (20, "plain"), "fast": (1, "checkpointing+bf16")}  # anchor steps, option
+CPU_LATENT = 32
+GPU_LATENT = {"sd15": 64, "sdxl": 128}  # 512 and 1024 px
+GPU_UPDATES = 3                          # one warm-up, then two timed
+PRESERVATION = 10.0                      # λ of UnlearnConfig
 
 
-def run_case(name: str, full: bool) -> dict:
-    import torch
+@dataclass(frozen=True)
+class Case:
+    """One measurement, run in a process of its own."""
 
+    kind: str            # "theta": one θ step (CPU table); "unlearn": the core's loop (GPU table)
+    family: str          # "sd15" or "sdxl"
+    storage: str         # key of STORAGE
+    path: str            # "new" (the product) or "old" (the f63d6bc baseline)
+    option: str          # key of OPTIONS
+    latent: int          # latent side (image side / 8)
+    settings: str = ""   # key of SETTINGS ("unlearn" cases)
+    reduced: bool = False
+
+
+def cpu_cases(reduced: bool) -> list[Case]:
+    return [Case("theta", "sd15", storage, path, option, 8 if reduced else CPU_LATENT, reduced=reduced)
+            for storage in STORAGE for option in OPTIONS for path in ("new", "old")]
+
+
+def gpu_cases(reduced: bool) -> list[Case]:
+    return [Case("unlearn", family, "fp16", "new", SETTINGS[s][1], 8 if reduced else GPU_LATENT[family],
+                 settings=s, reduced=reduced) for family in ("sd15", "sdxl") for s in SETTINGS]
+
+
+# --- ComfyUI and the pack ------------------------------------------------------------------
+def bootstrap(gpu: bool) -> None:
+    """Import ComfyUI in this process (on the CPU unless `gpu`) and the pack, as ComfyUI would."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from comfy_support import runtime, tiny
+    from comfy_support import runtime
 
-    runtime.bootstrap(cpu=not torch.cuda.is_available())
+    runtime.bootstrap(cpu=not gpu)
     runtime.load_pack()
-    from advanchor_pack.advanchor_core.denoiser import with_autocast
-    from advanchor_pack.advanchor_core.presets import select_parameters
-    from advanchor_pack.nodes import comfy_bridge as bridge
 
-    checkpointing, autocast = CASES[name]
-    unet_config = dict(SDXL_FULL if full else SDXL_CPU)
-    if full:
-        unet_config["dtype"] = torch.float16
-    model = tiny.tiny_family_model("sdxl", 0, unet_config=unet_config)
-    den = bridge.ComfyDenoiser(model, checkpointing=checkpointing).prepare()
-    device = den.device
-    latent = 128 if full else 32
+
+def pack(name: str):
+    """A module of the pack as ComfyUI imported it (the bridge and the core share one copy)."""
+    return importlib.import_module(f"advanchor_pack.{name}")
+
+
+def unet_config(family: str, reduced: bool) -> dict:
+    from comfy_support import tiny
+
+    if reduced:
+        return dict(tiny.UNET_SMALL if family == "sd15" else tiny.UNET_SDXL_SMALL)
+    return dict(SD15_FULL if family == "sd15" else SDXL_FULL)
+
+
+@torch.inference_mode()
+def build_model(family: str, dtype: torch.dtype, reduced: bool):
+    """A ModelPatcher as a checkpoint loader makes one: weights stored in `dtype`, the compute
+    dtype ComfyUI's `unet_manual_cast` picks for this device, inference tensors, seeded values."""
+    import comfy.model_management as mm
+    import comfy.model_patcher
+    from comfy_support import tiny
+
+    config = tiny.family_config(family, unet_config(family, reduced))
+    device = mm.get_torch_device()
+    config.set_inference_dtype(dtype, mm.unet_manual_cast(dtype, device, config.supported_inference_dtypes))
+    base = config.get_model({})
+    tiny.init_weights(base.diffusion_model, 0)
+    base.eval()
+    return comfy.model_patcher.ModelPatcher(base, load_device=device, offload_device=mm.unet_offload_device())
+
+
+# --- the baseline: the bridge before 80204ff ------------------------------------------------
+_inside_checkpoint = threading.local()
+
+
+class OldPathDenoiser:
+    """The bridge's training forward as it was at f63d6bc (`ComfyDenoiser._weights`), kept here
+    only to measure what the rewrite saved; never used by the product.
+
+    Every grad-enabled forward built a dict of all weights for `torch.func.functional_call`: w + δ
+    formed in the storage dtype for trained weights, a `.clone()` of every other inference-tensor
+    weight (autograd refuses to save inference tensors). Gradient checkpointing passed each
+    block's current (cloned) weights to `torch.utils.checkpoint` as inputs, to swap them in again
+    for the recomputation. Loading, `y` and the schedule are the product's (`inner`).
+    """
+
+    def __init__(self, patcher, checkpointing: bool = False):
+        self.inner = pack("nodes.bridge.denoiser").ComfyDenoiser(patcher, checkpointing)
+        self.checkpointing = checkpointing
+        for shared in ("schedule", "family", "dtype", "device", "pooled_rows", "context_of"):
+            setattr(self, shared, getattr(self.inner, shared))
+
+    def prepare(self) -> "OldPathDenoiser":
+        import comfy.model_management
+
+        with torch.inference_mode(False):  # the old prepare: load, weights left as they are
+            comfy.model_management.load_models_gpu([self.inner.patcher], force_full_load=True)
+        return self
+
+    def named_weights(self) -> dict[str, Tensor]:
+        return self.inner.named_weights()
+
+    def _weights(self, delta: Mapping[str, Tensor] | None) -> dict[str, Tensor]:
+        grad, out = torch.is_grad_enabled(), {}
+        for name, w in self.inner.unet.named_parameters():
+            d = delta.get(name) if delta else None
+            if d is not None:
+                out[name] = (w.detach().to(d.dtype) + d).to(w.dtype)
+            elif grad and w.is_inference():
+                out[name] = w.detach().clone()
+            else:
+                out[name] = w.detach()
+        return out
+
+    def __call__(self, x_t: Tensor, t: Tensor, cond: Tensor, delta: Mapping[str, Tensor] | None = None) -> Tensor:
+        from torch.func import functional_call
+
+        den = self.inner
+        x, c = x_t.to(den.device, den.dtype), cond.to(den.device, den.dtype)
+        kwargs = {"context": den.context_of(c)}
+        if den.family.pooled:
+            kwargs["y"] = den._y(c, x)
+        steps = t.to(den.device).float()
+        if not (delta or torch.is_grad_enabled()):
+            out = den.unet(x, steps, **kwargs).float()
+        else:
+            blocks = old_checkpointed_blocks(den.unet) if self.checkpointing else contextlib.nullcontext()
+            with blocks:
+                out = functional_call(den.unet, self._weights(delta), (x, steps), kwargs, strict=False).float()
+        if den.prediction == "v":
+            return den.schedule.eps_from_v(x_t.to(out.device).float(), t.to(out.device), out)
+        return out
+
+
+@contextlib.contextmanager
+def old_checkpointed_blocks(unet: nn.Module) -> Iterator[None]:
+    """The old checkpointing: each block recomputed with the weight tensors it ran with, which
+    the checkpoint keeps as explicit inputs (with the old path: the clones)."""
+    units = pack("nodes.bridge.checkpointing").checkpoint_units(unet)
+    for layer in units:
+        layer.forward = _old_checkpointed_forward(layer)
+    try:
+        yield
+    finally:
+        for layer in units:
+            layer.__dict__.pop("forward", None)
+
+
+def _old_checkpointed_forward(layer: nn.Module) -> Callable:
+    from torch.func import functional_call
+
+    original, names = type(layer).forward, [n for n, _ in layer.named_parameters()]
+
+    def forward(*args, **kwargs):
+        if getattr(_inside_checkpoint, "on", False) or not torch.is_grad_enabled():
+            return original(layer, *args, **kwargs)
+        current = [reduce(getattr, n.split("."), layer) for n in names]  # the swapped-in tensors
+
+        def run(*weights):
+            _inside_checkpoint.on = True
+            try:
+                return functional_call(layer, dict(zip(names, weights)), args, kwargs, strict=False)
+            finally:
+                _inside_checkpoint.on = False
+
+        LEDGER.hold([*args, *kwargs.values()])  # kept alive by `run` until the backward pass
+        return checkpoint_keeping_inputs(run, *current, use_reentrant=False)
+
+    return forward
+
+
+def make_denoiser(path: str, patcher, checkpointing: bool):
+    cls = OldPathDenoiser if path == "old" else pack("nodes.bridge.denoiser").ComfyDenoiser
+    return cls(patcher, checkpointing=checkpointing).prepare()
+
+
+# --- what autograd keeps -------------------------------------------------------------------
+class SavedLedger:
+    """Storage autograd keeps for the backward pass, each storage counted once.
+
+    Fed by a `saved_tensors_hooks` pack hook (every tensor an op saves) and by the checkpoint
+    wrapper (the inputs `torch.utils.checkpoint` keeps to recompute a block: inside a block its
+    own hooks replace ours, so they are not seen otherwise). Only sizes are recorded, never the
+    tensors, so the ledger keeps nothing alive.
+    """
+
+    def __init__(self) -> None:
+        self.storages: dict[int, tuple[int, tuple[int, ...], torch.dtype]] = {}
+        self.recording = False
+
+    def add(self, t: Tensor) -> Tensor:
+        if self.recording and isinstance(t, Tensor) and t.device.type != "meta":
+            storage = t.untyped_storage()
+            self.storages.setdefault(storage.data_ptr(), (storage.nbytes(), tuple(t.shape), t.dtype))
+        return t
+
+    def hold(self, values) -> None:
+        for v in values:
+            self.add(v)
+
+    @contextlib.contextmanager
+    def record(self) -> Iterator[None]:
+        self.storages.clear()
+        self.recording = True
+        try:
+            with torch.autograd.graph.saved_tensors_hooks(self.add, lambda t: t):
+                yield
+        finally:
+            self.recording = False
+
+    def summary(self, weights: Mapping[str, Tensor]) -> dict:
+        """MiB saved beyond the model's own weights; of it, weight copies (by dtype); and the
+        model's weights autograd references."""
+        own = {w.untyped_storage().data_ptr() for w in weights.values()}
+        shapes = {s for w in weights.values() if w.dim() >= 2 for s in (tuple(w.shape), tuple(w.shape)[::-1])}
+        refs = sum(n for p, (n, _, _) in self.storages.items() if p in own)
+        extra = [v for p, v in self.storages.items() if p not in own and p != 0]
+        copies: dict[str, float] = {}
+        for n, shape, dtype in extra:
+            if shape in shapes:
+                copies[short(dtype)] = copies.get(short(dtype), 0.0) + n / MIB
+        return {"saved_mib": sum(n for n, _, _ in extra) / MIB, "copies_mib": sum(copies.values()),
+                "copies_by_dtype": copies, "referenced_mib": refs / MIB}
+
+
+LEDGER = SavedLedger()
+
+
+def checkpoint_keeping_inputs(fn: Callable, *args, **kwargs):
+    """`torch.utils.checkpoint` (non-reentrant), with the inputs it keeps entered in the ledger."""
+    from torch.utils.checkpoint import checkpoint
+
+    LEDGER.hold([*args, *kwargs.values()])
+    return checkpoint(fn, *args, **kwargs)
+
+
+@contextlib.contextmanager
+def ledger_sees_checkpoints() -> Iterator[None]:
+    """Route the product's checkpoint calls through `checkpoint_keeping_inputs` (observe only)."""
+    module = pack("nodes.bridge.checkpointing")
+    original = module.checkpoint
+    module.checkpoint = checkpoint_keeping_inputs
+    try:
+        yield
+    finally:
+        module.checkpoint = original
+
+
+# --- shared by both tables -----------------------------------------------------------------
+def conditioning(den, device: torch.device):
+    """Seeded stand-in text conditioning of the model's width (plus SDXL's pooled row)."""
+    cc_module = pack("advanchor_core.concept")
     g = torch.Generator().manual_seed(0)
-    x_t = torch.randn((2, 4, latent, latent), generator=g)
-    t = torch.tensor([400, 400])
-    cond = torch.randn((2, 78, 2048), generator=g)
-    names = select_parameters(den.named_weights(), "xattn")
-    wrapped = with_autocast(den, autocast)
-    saved = [0]
+    enc = torch.randn((5, 77 + den.pooled_rows, den.family.context_dim), generator=g).to(device)
+    return cc_module.ConceptConditioning(
+        erase=enc[0:1], anchor_base=enc[1:2], anchor_positions=[1, 2], superclass=enc[2:3],
+        empty=enc[3:4], fixed_anchor=enc[2:3], targets=enc[0:1], target_weights=torch.tensor([1.0]))
 
-    def step() -> float:
-        with bridge.training_mode():
-            delta = {k: torch.zeros_like(den.named_weights()[k], dtype=torch.float32,
-                                         requires_grad=True) for k in names}
-            with torch.autograd.graph.saved_tensors_hooks(
-                    lambda x: saved.__setitem__(0, saved[0] + x.numel() * x.element_size()) or x,
-                    lambda x: x):
-                loss = wrapped(x_t, t, cond, delta).pow(2).mean()
-            torch.autograd.grad(loss, list(delta.values()))
-        return float(loss)
 
-    step()                                   # warm-up (kernels, caches)
+def short(dtype: torch.dtype) -> str:
+    return {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}.get(
+        dtype, str(dtype).removeprefix("torch."))
+
+
+def param_mib(tensors: Mapping[str, Tensor]) -> float:
+    return sum(t.numel() * t.element_size() for t in tensors.values()) / MIB
+
+
+def param_count(den) -> int:
+    return sum(w.numel() for w in den.named_weights().values())
+
+
+def trained_mib(den, names: list[str]) -> float:
+    """The trained weights (≥ 2-D) in the compute dtype: the size of their w + δ."""
+    weights, size = den.named_weights(), torch.empty((), dtype=den.dtype).element_size()
+    return sum(weights[n].numel() for n in names if weights[n].dim() >= 2) * size / MIB
+
+
+def rss_mib() -> float:
+    """Peak resident set size of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def device_name(device: torch.device) -> str:
     if device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    saved[0] = 0
+        return torch.cuda.get_device_name(device)
+    import platform
+
+    return f"{platform.machine()} CPU, {torch.get_num_threads()} torch thread(s)"
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def peak_kind(device: torch.device) -> str:
+    return "allocated" if device.type == "cuda" else "RSS"
+
+
+def peak_allocated_mib(device: torch.device) -> float | None:
+    return torch.cuda.max_memory_allocated(device) / MIB if device.type == "cuda" else None
+
+
+# --- one θ step (the CPU table) ------------------------------------------------------------
+def theta_update(den, cc, latent: int, autocast: str, names: list[str]) -> float:
+    """The loop's θ step: ε over [concept, superclass] with δ on `names`, MSE to frozen stand-in
+    targets (λ = 10 on the superclass term), gradients of δ. Returns the loss."""
+    core = pack("advanchor_core.denoiser")
+    weights = den.named_weights()
+    g = torch.Generator().manual_seed(1)
+    x_t = torch.randn((1, 4, latent, latent), generator=g).repeat(2, 1, 1, 1)
+    t, conds = torch.tensor([400, 400]), torch.cat([cc.erase, cc.superclass]).cpu()
+    target = torch.randn((2, 4, latent, latent), generator=g)
+    with pack("nodes.bridge").training_mode():
+        delta = {n: torch.zeros_like(weights[n], dtype=torch.float32, requires_grad=True) for n in names}
+        with LEDGER.record():
+            out = core.with_autocast(den, autocast)(x_t, t, conds, delta)
+            loss = nn.functional.mse_loss(out[0], target[0].to(out)) + \
+                PRESERVATION * nn.functional.mse_loss(out[1], target[1].to(out))
+        torch.autograd.grad(loss, list(delta.values()))
+    return float(loss)
+
+
+def load_lazy_code() -> None:
+    """Run a tiny checkpointed, autocast forward and backward once, so the code torch loads on
+    first use (checkpoint, autocast kernels: tens of MiB) is in the baseline, not in a case."""
+    from torch.utils.checkpoint import checkpoint
+
+    x = torch.ones(4, 4, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = checkpoint(lambda a: nn.functional.linear(a, a).relu(), x, use_reentrant=False)
+    y.float().sum().backward()
+
+
+def run_theta_case(case: Case) -> dict:
+    load_lazy_code()
+    baseline = rss_mib()
+    checkpointing, autocast = OPTIONS[case.option]
+    den = make_denoiser(case.path, build_model(case.family, STORAGE[case.storage], case.reduced), checkpointing)
+    device = torch.device(den.device)
+    names = pack("advanchor_core.presets").select_parameters(den.named_weights(), "xattn")
+    cc = conditioning(den, device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
-    loss = step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    with ledger_sees_checkpoints():
+        loss = theta_update(den, cc, case.latent, autocast, names)
+    synchronize(device)
     seconds = time.perf_counter() - start
-    peak = (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    return {"case": name, "seconds": seconds, "saved_mib": saved[0] / 2**20, "peak_mib": peak,
-            "loss_finite": loss == loss and abs(loss) != float("inf"), "device": str(device),
-            "device_name": torch.cuda.get_device_name(0) if device.type == "cuda" else "CPU"}
+    return {**asdict(case), **LEDGER.summary(den.named_weights()), "seconds": seconds,
+            "loss_finite": loss == loss and abs(loss) != float("inf"), "baseline_mib": baseline,
+            "peak_mib": peak_allocated_mib(device) or rss_mib(), "weights_mib": param_mib(den.named_weights()),
+            "trained_mib": trained_mib(den, names), "params": param_count(den), "compute": short(den.dtype),
+            "device_name": device_name(device)}
+
+
+# --- the core's loop (the GPU table) -------------------------------------------------------
+class UpdateClock:
+    """Times each update from the loop's reports; the peak is reset after the warm-up update."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.stamps = device, []
+
+    def __call__(self, report) -> None:
+        if report.phase != "unlearn":
+            return
+        synchronize(self.device)
+        self.stamps.append(time.perf_counter())
+        if len(self.stamps) == 1 and self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+
+    def seconds_per_update(self) -> float:
+        gaps = [b - a for a, b in zip(self.stamps, self.stamps[1:])]
+        return sum(gaps) / len(gaps) if gaps else float("nan")
+
+
+def run_unlearn_case(case: Case) -> dict:
+    core = pack("advanchor_core.unlearn")
+    anchors, latents = pack("advanchor_core.anchors"), pack("advanchor_core.latents")
+    checkpointing, autocast = OPTIONS[case.option]
+    den = make_denoiser(case.path, build_model(case.family, STORAGE[case.storage], case.reduced), checkpointing)
+    device = torch.device(den.device)
+    steps = SETTINGS[case.settings][0]
+    config = core.UnlearnConfig(steps=GPU_UPDATES, autocast=autocast,
+                                anchor=anchors.AnchorConfig(steps=steps, early_stop=False),
+                                latents=latents.LatentConfig(source="noise"))
+    clock = UpdateClock(device)
+    with pack("nodes.bridge").training_mode():
+        result = core.unlearn(den, conditioning(den, device), config,
+                              latent_shape=(4, case.latent, case.latent), on_step=clock)
+    last = result.history[-1].losses
+    return {**asdict(case), "seconds": clock.seconds_per_update(), "anchor_steps": last.get("anchor_steps"),
+            "peak_mib": peak_allocated_mib(device) or rss_mib(), "peak_kind": peak_kind(device),
+            "weights_mib": param_mib(den.named_weights()), "compute": short(den.dtype),
+            "checkpointing": checkpointing, "autocast": autocast, "device_name": device_name(device),
+            "loss_finite": all(v == v and abs(v) != float("inf") for v in last.values())}
+
+
+def run_case(case: Case) -> dict:
+    """One case in this process; a failure (out of memory, a non-finite loss) becomes its row."""
+    bootstrap(gpu=case.kind == "unlearn" and torch.cuda.is_available())
+    try:
+        return (run_theta_case if case.kind == "theta" else run_unlearn_case)(case)
+    except Exception as e:  # noqa: BLE001  (the table reports it; other cases still run)
+        return {**asdict(case), "error": f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"}
+
+
+def run_in_subprocess(case: Case, threads: int) -> dict:
+    cmd = [sys.executable, __file__, "--case", json.dumps(asdict(case)), "--threads", str(threads)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        return {**asdict(case), "error": f"exit {done.returncode}: {done.stderr.strip()[-300:]}"}
+    return json.loads(lines[-1])
+
+
+# --- tables --------------------------------------------------------------------------------
+def cpu_table(rows: list[dict], command: str) -> str:
+    ok = [r for r in rows if "error" not in r]
+    first = ok[0] if ok else rows[0]
+    size = "a reduced SD1.5 layout (a script check)" if first["reduced"] else "the real SD1.5 UNet"
+    lines = ["## bench_memory — memory of one θ update of the SD1.5 UNet, old vs new bridge path", "",
+             f"`{command}` on {first.get('device_name', '?')}, torch {torch.__version__}. {size[0].upper()}"
+             f"{size[1:]} ({first.get('params', 0) / 1e6:,.0f} M parameters), seeded random weights built under "
+             f"inference mode as a loader builds them; one θ step: batch 2 ([concept, superclass]), "
+             f"latent {first['latent']}×{first['latent']}, δ on every cross-attention weight, MSE, "
+             "backward. fp16 storage is computed in fp32 on the CPU (ComfyUI's manual cast). *new*: "
+             "the bridge (`nodes/bridge/denoiser.py`); *old*: its f63d6bc version (`OldPathDenoiser`: "
+             "per-forward clones through `functional_call`). *saved*: storage autograd keeps for the "
+             "backward pass, the model's weights excluded (*weights ref'd*: the model's own weights it "
+             "keeps by reference, no extra memory); *weight copies*: the weight-shaped part of *saved* "
+             "(w + δ, clones, casts), by dtype, and as a count of whole UNets in that dtype. Each case "
+             "in its own process; MiB.", "",
+             "Where the new path keeps whole-UNet copies they are casts made for the compute, not the "
+             "bridge's: *bf16* ones are `torch.autocast`'s (it casts each frozen weight for its matmul or "
+             "convolution, and autograd saves the cast), *fp32* ones on fp16 storage ComfyUI's manual "
+             "cast (`comfy.ops` casts each weight to the compute dtype in every forward, and autograd "
+             "saves that). Gradient checkpointing recomputes them in the backward pass instead.", "",
+             "| storage → compute | case | path | weights | baseline RSS | peak RSS | peak − baseline "
+             "| saved | weights ref'd | weight copies | copies, UNets | trained w+δ | s/update |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['storage']} | {r['option']} | {r['path']} | {r['error']} ||||||||||")
+            continue
+        lines.append(f"| {r['storage']} → {r['compute']} | {r['option']} | {r['path']} | {r['weights_mib']:,.0f} "
+                     f"| {r['baseline_mib']:,.0f} | {r['peak_mib']:,.0f} | {r['peak_mib'] - r['baseline_mib']:,.0f} "
+                     f"| {r['saved_mib']:,.0f} | {r['referenced_mib']:,.0f} | {copies_cell(r)} "
+                     f"| {copies_in_unets(r):.2f} | {r['trained_mib']:,.0f} | {r['seconds']:.1f} |")
+    return "\n".join(lines + [""] + held_once_lines(ok))
+
+
+def copies_cell(row: dict) -> str:
+    """Weight copies by dtype, e.g. "1,640 bf16 + 40 fp32" ("0" when none rounds above 0 MiB)."""
+    parts = [f"{mib:,.0f} {dtype}" for dtype, mib in sorted(row["copies_by_dtype"].items(), key=lambda kv: -kv[1])
+             if mib >= 0.5]
+    return " + ".join(parts) or "0"
+
+
+def copies_in_unets(row: dict) -> float:
+    """Weight copies as a count of whole UNets, each dtype's copies against the UNet in that dtype."""
+    size = {"fp32": 4, "fp16": 2, "bf16": 2}
+    return sum(mib * MIB / (row["params"] * size.get(dtype, 4)) for dtype, mib in row["copies_by_dtype"].items())
+
+
+def growth(row: dict) -> float:
+    return row["peak_mib"] - row["baseline_mib"]
+
+
+def held_once_lines(rows: list[dict]) -> list[str]:
+    """One line per storage and option: the two paths' weight copies and peaks side by side."""
+    out = []
+    by = {(r["storage"], r["option"], r["path"]): r for r in rows}
+    for storage in STORAGE:
+        for option in OPTIONS:
+            new, old = by.get((storage, option, "new")), by.get((storage, option, "old"))
+            if not (new and old):
+                continue
+            out.append(f"- {storage}, {option}: weight copies new {new['copies_mib']:,.0f} MiB "
+                       f"({copies_in_unets(new):.2f} UNets; trained w + δ {new['trained_mib']:,.0f}), old "
+                       f"{old['copies_mib']:,.0f} MiB ({copies_in_unets(old):.2f} UNets); peak − baseline "
+                       f"new {growth(new):,.0f}, old {growth(old):,.0f} MiB ({growth(new) - growth(old):+,.0f}).")
+    return out
+
+
+def gpu_table(rows: list[dict], command: str) -> str:
+    ok = [r for r in rows if "error" not in r]
+    name = ok[0]["device_name"] if ok else "?"
+    peak = "peak allocated" if ok and ok[0]["peak_kind"] == "allocated" else "peak RSS"
+    lines = ["## bench_memory_gpu — seconds and peak memory per update, fp16 UNets at full size", "",
+             f"`{command}` on {name}, torch {torch.__version__}. Seeded random weights stored fp16; the "
+             "core's `unlearn` through the bridge with `UnlearnConfig` defaults (alternating, adv1, "
+             f"xattn, λ = 10), latents 'noise', batch 1, {GPU_UPDATES} updates: s/update and "
+             "`torch.cuda.max_memory_allocated` (weights included) after the first, warm-up, update. "
+             "*reference*: 20 anchor steps (early stop off) + 1 θ step; *fast*: 1 anchor step, "
+             "gradient checkpointing, bf16 autocast. MiB.", "",
+             f"| model | latent | settings | anchor steps | checkpointing | autocast | compute | weights "
+             f"| s/update | {peak} | loss finite |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        label = {"sd15": "SD1.5", "sdxl": "SDXL"}[r["family"]]
+        if "error" in r:
+            lines.append(f"| {label} | {r['latent']}×{r['latent']} | {r['settings']} | {r['error']} ||||||||")
+            continue
+        lines.append(f"| {label} | {r['latent']}×{r['latent']} | {r['settings']} | {r['anchor_steps']:.0f} "
+                     f"| {r['checkpointing']} | {r['autocast']} | {r['compute']} | {r['weights_mib']:,.0f} "
+                     f"| {r['seconds']:.2f} | {r['peak_mib']:,.0f} | {r['loss_finite']} |")
+    return "\n".join(lines)
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The line that reproduces this run."""
+    flags = [f for f, on in (("--gpu", args.gpu), ("--reduced", args.reduced), ("--write", args.write)) if on]
+    threads = [] if args.gpu or args.threads == 1 else ["--threads", str(args.threads)]
+    return " ".join(["python benchmarks/bench_memory.py", *flags, *threads])
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--full", action="store_true", help="the real SDXL UNet (GPU)")
+    ap.add_argument("--gpu", "--full", action="store_true",
+                    help="SD1.5 and SDXL at full size on CUDA: s/update and peak allocated memory")
+    ap.add_argument("--reduced", action="store_true", help="small layouts: checks the script, not a result")
     ap.add_argument("--threads", type=int, default=1, help="CPU threads")
     ap.add_argument("--write", action="store_true", help="also record the table in RESULTS.md")
-    ap.add_argument("--case", choices=list(CASES), help=argparse.SUPPRESS)
+    ap.add_argument("--case", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    import torch
-
     torch.set_num_threads(args.threads)
     if args.case:
-        print(json.dumps(run_case(args.case, args.full)))
+        print(json.dumps(run_case(Case(**json.loads(args.case)))))
         return
+    if args.gpu and not args.reduced and not torch.cuda.is_available():
+        raise SystemExit("--gpu needs a CUDA device (add --reduced to check the script on a CPU)")
+    cases = gpu_cases(args.reduced) if args.gpu else cpu_cases(args.reduced)
     rows = []
-    for name in CASES:
-        cmd = [sys.executable, __file__, "--case", name, "--threads", str(args.threads)]
-        out = subprocess.run(cmd + (["--full"] if args.full else []), capture_output=True,
-                             text=True, check=True).stdout
-        rows.append(json.loads(out.strip().splitlines()[-1]))
-    size = "SDXL UNet, fp16, 1024 px" if args.full else "SDXL layout (2 levels, 128 ch), 256 px"
-    lines = [f"## bench_memory — one update (forward+backward, xattn delta, batch 2), {size}", "",
-             f"`python benchmarks/bench_memory.py{' --full' if args.full else ''} --threads "
-             f"{args.threads}` through the ComfyUI bridge on {rows[0]['device_name']}. *saved*: "
-             "activation memory autograd keeps for the backward pass.", "",
-             "| case | s/update | saved MiB | peak MiB | loss finite |", "|---|---|---|---|---|"]
-    lines += [f"| {r['case']} | {r['seconds']:.2f} | {r['saved_mib']:.1f} | {r['peak_mib']:.0f} | "
-              f"{r['loss_finite']} |" for r in rows]
-    print("\n".join(lines))
-    if args.write:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    for case in cases:
+        rows.append(run_in_subprocess(case, args.threads))
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    table = (gpu_table if args.gpu else cpu_table)(rows, command_line(args))
+    print(table)
+    if args.write and not args.reduced:
+        sys.path.insert(0, str(ROOT))
         from benchmarks.results_md import write_section
 
-        write_section("bench_memory_full" if args.full else "bench_memory", "\n".join(lines))
+        write_section("bench_memory_gpu" if args.gpu else "bench_memory", table)
 
 
 if __name__ == "__main__":
