@@ -2,8 +2,6 @@
 
     python benchmarks/bench_core.py            # CPU: SD1.5-layout UNet, reduced channels
     python benchmarks/bench_core.py --full     # CUDA: the real SD1.5 UNet size
-    python benchmarks/bench_core.py --memory   # SDXL in ComfyUI: gradient checkpointing / bf16
-                                               # (bench_memory.py; add --full on a GPU)
 
 Each case runs in its own process so peak memory is its own. Alternating schedule, L_adv1,
 20 anchor steps, with 0 and 8 attribute prompts (the nudity preset has 8).
@@ -100,17 +98,9 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="real SD1.5 channel width (GPU)")
     ap.add_argument("--updates", type=int, default=3)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads(), help="CPU threads")
-    ap.add_argument("--memory", action="store_true",
-                    help="peak memory of an SDXL update with/without gradient checkpointing and "
-                         "bf16 autocast, through the ComfyUI bridge (benchmarks/bench_memory.py)")
     ap.add_argument("--write", action="store_true", help="also record the table in RESULTS.md")
     ap.add_argument("--case", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.memory:
-        from benchmarks.bench_memory import main as memory_main
-
-        memory_main(["--threads", str(args.threads)] + (["--full"] if args.full else []))
-        return
     torch.set_num_threads(args.threads)
     if args.case:
         kind, attrs = args.case.split(":")

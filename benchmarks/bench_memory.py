@@ -598,7 +598,7 @@ def command_line(args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--gpu", "--full", action="store_true",
+    ap.add_argument("--gpu", action="store_true",
                     help="SD1.5 and SDXL at full size on CUDA: s/update and peak allocated memory")
     ap.add_argument("--reduced", action="store_true", help="small layouts: checks the script, not a result")
     ap.add_argument("--threads", type=int, default=1, help="CPU threads")

@@ -94,7 +94,10 @@ class UnlearnNode(io.ComfyNode):
                 io.Boolean.Input("gradient_checkpointing", default=False, optional=True,
                                  tooltip="Recompute UNet activations in the backward pass instead "
                                          "of storing them: much less memory (SDXL on 12-16 GB "
-                                         "GPUs), ~30% slower. Same result."),
+                                         "GPUs), ~30-60% slower. Same result. Turn it on for fp8 "
+                                         "models and with autocast: without it the backward pass "
+                                         "keeps each weight's cast to the compute dtype, a second "
+                                         "copy of the UNet."),
                 io.Combo.Input("autocast", options=["off", *AUTOCAST_DTYPES], default="off",
                                optional=True,
                                tooltip="Run the UNet in bf16/fp16 autocast during training (less "
