@@ -15,6 +15,16 @@ from .errors import AdvAnchorError
 
 
 class TextEncoder(Protocol):
+    """What the core needs from a text encoder.
+
+    Optional capability, soft prompts (an anchor whose δ lives on the encoder's *input* token
+    embeddings, `AnchorConfig(space="input")`): an encoder that can differentiate its output
+    with respect to its input embeddings sets `supports_soft_prompts = True` and implements
+    `SoftPromptEncoder`'s two methods. An encoder without the attribute (ComfyUI's CLIP runs
+    under inference mode and gives no gradient) does not support it; `soft_prompt_encoder`
+    tells which.
+    """
+
     max_tokens: int
 
     def encode(self, prompts: Sequence[str]) -> Tensor:
@@ -22,6 +32,25 @@ class TextEncoder(Protocol):
 
     def token_positions(self, prompt: str, phrase: str) -> list[int]:
         """Indices (into the encoded sequence) of the tokens that spell `phrase` inside `prompt`."""
+
+
+class SoftPromptEncoder(TextEncoder, Protocol):
+    """A `TextEncoder` that also encodes given input token embeddings, differentiably."""
+
+    supports_soft_prompts: bool
+
+    def input_embeddings(self, prompts: Sequence[str]) -> Tensor:
+        """The encoder's input token embeddings [B, L, D_in] (before position embeddings), one
+        row per token of `encode`'s sequence, so `token_positions` index both."""
+
+    def encode_embeddings(self, embeddings: Tensor, prompts: Sequence[str]) -> Tensor:
+        """`encode(prompts)` with the input token embeddings replaced by `embeddings`
+        [B, L, D_in]; differentiable in `embeddings` (the encoder itself stays frozen)."""
+
+
+def soft_prompt_encoder(encoder) -> SoftPromptEncoder | None:
+    """`encoder` if it supports soft prompts, else None."""
+    return encoder if getattr(encoder, "supports_soft_prompts", False) else None
 
 
 def subsequence_positions(ids: Sequence[int], phrase_ids: Sequence[int]) -> list[int]:
@@ -49,6 +78,8 @@ class HFTextEncoder:
     attention mask, whose padded outputs are meaningless).
     """
 
+    supports_soft_prompts = True  # gradients reach the input embeddings (`encode_embeddings`)
+
     def __init__(self, model: torch.nn.Module, tokenizer, max_length: int | None = None,
                  zero_padding: bool = False):
         self.model = model.eval().requires_grad_(False)
@@ -63,16 +94,44 @@ class HFTextEncoder:
                                  f"takes at most {self.max_tokens}: shorten it")
         return ids
 
-    @torch.no_grad()
-    def encode(self, prompts: Sequence[str]) -> Tensor:
+    def _batch(self, prompts: Sequence[str]) -> tuple[Tensor, Tensor]:
         for p in prompts:
             self._ids(p)
         batch = self.tokenizer(list(prompts), padding="max_length", max_length=self.max_tokens,
                                truncation=True, return_tensors="pt")
         device = next(self.model.parameters()).device
-        mask = batch["attention_mask"].to(device)
-        out = self.model(input_ids=batch["input_ids"].to(device), attention_mask=mask).last_hidden_state
+        return batch["input_ids"].to(device), batch["attention_mask"].to(device)
+
+    def _run(self, ids: Tensor, mask: Tensor) -> Tensor:
+        out = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
         return out * mask[..., None] if self.zero_padding else out
+
+    @torch.no_grad()
+    def encode(self, prompts: Sequence[str]) -> Tensor:
+        return self._run(*self._batch(prompts))
+
+    @torch.no_grad()
+    def input_embeddings(self, prompts: Sequence[str]) -> Tensor:
+        ids, _ = self._batch(prompts)
+        return self.model.get_input_embeddings()(ids).detach().clone()
+
+    def encode_embeddings(self, embeddings: Tensor, prompts: Sequence[str]) -> Tensor:
+        """The model run on `prompts`' token ids with its token-embedding lookup replaced by
+        `embeddings`: position embeddings, attention mask, causal mask and anything the model
+        reads from the ids (CLIP's end-token pooling) stay those of the prompts. Why a hook and
+        not `inputs_embeds`: CLIP's text model takes token ids only."""
+        ids, mask = self._batch(prompts)
+        table = self.model.get_input_embeddings()
+        if embeddings.shape != (*ids.shape, table.embedding_dim):
+            raise AdvAnchorError(f"soft-prompt embeddings of shape {tuple(embeddings.shape)} do not "
+                                 f"fit {len(prompts)} prompt(s) of {ids.shape[1]} tokens × "
+                                 f"{table.embedding_dim}")
+        swap = lambda module, args, out: embeddings.to(out)  # noqa: E731
+        handle = table.register_forward_hook(swap)
+        try:
+            return self._run(ids, mask)  # grad mode is the caller's
+        finally:
+            handle.remove()
 
     def token_positions(self, prompt: str, phrase: str) -> list[int]:
         ids = self._ids(prompt)
