@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from .errors import AdvAnchorError
-from .text import TextEncoder
+from .text import SoftPromptEncoder, TextEncoder, soft_prompt_encoder
 
 SLOT = "{}"
 
@@ -32,7 +32,9 @@ class Concept:
     `prompt_template` makes c_u (the prompt whose prediction is unlearned), `anchor_template`
     the text in which δ perturbs the concept's tokens, `superclass` c_s (preserved, and the
     reference point of L_adv2). `anchor_prompt` is the text anchor of fixed-anchor
-    unlearning (None: the superclass).
+    unlearning (None: the superclass). `anchor_candidates` are words or phrases that can take
+    the concept's place in the anchor template ("green" for "a {} shape"): candidate starts of
+    an adversarial anchor that the anchor map chooses among (`AnchorConfig(start="map")`).
     """
 
     text: str
@@ -44,6 +46,7 @@ class Concept:
     use_concept_term: bool = True
     retain_prompts: tuple[str, ...] = ()
     anchor_prompt: str | None = None
+    anchor_candidates: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.text.strip():
@@ -59,6 +62,14 @@ class Concept:
             if not prompt.strip() or not weight > 0:
                 raise AdvAnchorError(f"attribute {prompt!r} with weight {weight}: attributes need "
                                      "a non-empty prompt and a positive weight")
+        words = [w.strip() for w in self.anchor_candidates]
+        if any(not w for w in words) or len(set(words)) != len(words) or self.text.strip() in words:
+            raise AdvAnchorError(f"anchor candidates {self.anchor_candidates!r}: give distinct, "
+                                 "non-empty words other than the concept itself")
+
+    def candidate_text(self, word: str) -> str:
+        """The anchor template with `word` in the concept's place."""
+        return self.anchor_template.replace(SLOT, word.strip())
 
     @property
     def prompt(self) -> str:
@@ -86,8 +97,26 @@ class Concept:
 
 
 @dataclass
+class AnchorBase:
+    """A prompt an adversarial anchor can start from: its encoding, and where δ goes in it.
+
+    The concept's own anchor text (`name` None) or one of its anchor candidates (`name` the
+    candidate's word, `positions` the word's tokens in the candidate prompt).
+    """
+
+    name: str | None
+    text: str | None
+    encoding: Tensor               # E(text), [1, L, D]
+    positions: list[int]
+
+
+@dataclass
 class ConceptConditioning:
-    """All conditioning tensors of one concept, [n, L, D] each."""
+    """All conditioning tensors of one concept, [n, L, D] each.
+
+    `candidates` are the concept's anchor candidates, encoded; `soft_prompts` is the text
+    encoder when it supports soft prompts (δ on its input embeddings), else None.
+    """
 
     erase: Tensor                  # c_u, [1, L, D]
     anchor_base: Tensor            # E(anchor_template(C)), [1, L, D]
@@ -99,13 +128,29 @@ class ConceptConditioning:
     fixed_anchor: Tensor           # text anchor of fixed-anchor unlearning, [1, L, D]
     retain: Tensor | None = None   # retain prompts, [R, L, D]
     concept: Concept | None = field(default=None, repr=False)
+    candidates: tuple[AnchorBase, ...] = ()
+    soft_prompts: SoftPromptEncoder | None = field(default=None, repr=False)
 
     def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> "ConceptConditioning":
         move = lambda x: None if x is None else x.to(device=device, dtype=dtype)  # noqa: E731
         return ConceptConditioning(
             move(self.erase), move(self.anchor_base), self.anchor_positions, move(self.superclass),
             move(self.targets), self.target_weights.to(device), move(self.empty),
-            move(self.fixed_anchor), move(self.retain), self.concept)
+            move(self.fixed_anchor), move(self.retain), self.concept,
+            tuple(AnchorBase(c.name, c.text, move(c.encoding), list(c.positions))
+                  for c in self.candidates), self.soft_prompts)
+
+    def anchor_start(self, name: str | None = None) -> AnchorBase:
+        """The concept's own anchor base (None), or the anchor candidate called `name`."""
+        if name is None:
+            return AnchorBase(None, self.concept.anchor_text if self.concept else None,
+                              self.anchor_base, list(self.anchor_positions))
+        for c in self.candidates:
+            if c.name == name:
+                return c
+        raise AdvAnchorError(f"the anchor starts from the candidate {name!r}, which this concept "
+                             f"does not list (its candidates: {[c.name for c in self.candidates]}): "
+                             "add it to the concept's anchor candidates, or search the anchor again")
 
 
 def encode_concept(encoder: TextEncoder, concept: Concept) -> ConceptConditioning:
@@ -121,4 +166,18 @@ def encode_concept(encoder: TextEncoder, concept: Concept) -> ConceptConditionin
         erase=enc[0:1], anchor_base=enc[1:2], anchor_positions=positions, superclass=enc[2:3],
         empty=enc[3:4], fixed_anchor=enc[4:5], targets=enc[n:n + k],
         target_weights=torch.tensor(concept.target_weights(), dtype=torch.float32),
-        retain=enc[n + k:] if concept.retain_prompts else None, concept=concept)
+        retain=enc[n + k:] if concept.retain_prompts else None, concept=concept,
+        candidates=encode_candidates(encoder, concept), soft_prompts=soft_prompt_encoder(encoder))
+
+
+def encode_candidates(encoder: TextEncoder, concept: Concept) -> tuple[AnchorBase, ...]:
+    """Each anchor candidate in the anchor template, encoded, with its word's token positions.
+
+    A separate encoder call: a concept without candidates encodes exactly as before."""
+    if not concept.anchor_candidates:
+        return ()
+    words = [w.strip() for w in concept.anchor_candidates]
+    texts = [concept.candidate_text(w) for w in words]
+    enc = encoder.encode(texts).detach().clone()
+    return tuple(AnchorBase(w, t, enc[i:i + 1], encoder.token_positions(t, w))
+                 for i, (w, t) in enumerate(zip(words, texts)))

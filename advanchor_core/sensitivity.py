@@ -180,6 +180,51 @@ def anchor_map(denoiser: Denoiser, cc: ConceptConditioning,
     return AnchorMap(points, positions, float(shift_sq.mean().div(shift.shape[1]).sqrt()))
 
 
+@dataclass
+class AnchorChoice:
+    """The anchor candidate the map ranks best, and the map it was chosen on."""
+
+    name: str
+    rule: str
+    map: AnchorMap
+
+    def as_dict(self) -> dict:
+        return {"chosen": self.name, "rule": self.rule,
+                "candidates": {p.name: {"closeness": p.closeness, "retention": p.retention}
+                               for p in self.map.points}}
+
+
+def candidate_map(denoiser: Denoiser, cc: ConceptConditioning, probes: Draw) -> AnchorMap:
+    """The anchor map of the concept's anchor candidates (`Concept.anchor_candidates`)."""
+    if not cc.candidates:
+        raise AdvAnchorError("anchor start 'map' chooses among the concept's anchor candidates, "
+                             "and it lists none: give the concept anchor candidates (words that "
+                             "can take its place in the anchor template), or use start 'concept'")
+    return anchor_map(denoiser, cc, {c.name: ("prompt", c.encoding) for c in cc.candidates}, probes)
+
+
+def choose_anchor(amap: AnchorMap, min_closeness: float) -> AnchorChoice:
+    """The candidate with the lowest retention among those with closeness ≥ `min_closeness`
+    (a tie goes to the closer one).
+
+    Why this rule: retention is what predicts erasure — in the lab's map (benchmarks/RESULTS.md,
+    red) retention vs residual had ρ = +0.77 over ten anchors, and every prompt anchor with
+    retention < 0 erased red to 0% — while closeness predicted neither residual nor
+    preservation (ρ = −0.45, +0.07). So retention is the score, and closeness only a gate: a
+    candidate must still sit near the concept in the text space (a sibling word, not an
+    unrelated prompt) for δ to refine it as the concept's anchor. A candidate is a real
+    prompt, so whichever wins starts on the data manifold.
+    """
+    eligible = [p for p in amap.points if p.closeness >= min_closeness]
+    if not eligible:
+        best = max(amap.points, key=lambda p: p.closeness)
+        raise AdvAnchorError(f"no anchor candidate is at least {min_closeness:g} close to the "
+                             f"concept (the closest, {best.name!r}, is {best.closeness:.3f}): lower "
+                             "the anchor's min_closeness or give closer candidates")
+    chosen = min(eligible, key=lambda p: (p.retention, -p.closeness))
+    return AnchorChoice(chosen.name, f"lowest retention with closeness ≥ {min_closeness:g}", amap)
+
+
 # --- layer sensitivity -----------------------------------------------------------------------
 def cross_attention_layers(module: nn.Module) -> dict[str, nn.Module]:
     """Every `...attn2` module by name: cross-attention in SD-named UNets (ComfyUI's too)."""

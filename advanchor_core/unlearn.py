@@ -29,10 +29,12 @@ from .erasure import Erasure, describe
 from .errors import AdvAnchorError, Cancelled, NonFiniteLossError
 from .latents import Draw, LatentConfig, draw_training_latents
 from .presets import select_parameters
+from .sensitivity import AnchorChoice, ProbeConfig, candidate_map, choose_anchor, make_probes
 
 METHODS = ("adversarial", "fixed", "esd")
 SCHEDULES = ("alternating", "sequential", "cyclical")
 FOLD_LIMIT = 4  # fold the first anchor evaluation into the frozen batch up to this many samples
+MAP_PROBES = 4  # latents the anchor map (start "map") is probed at, each at its default timesteps
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ class UnlearnResult:
     anchor: AnchorState | None
     passes_per_update: float
     seconds: float
+    anchor_choice: AnchorChoice | None = None  # start "map": the candidate chosen, and the map
 
 
 OnStep = Callable[[StepReport], None]
@@ -143,6 +146,8 @@ class _Run:
             prompts["targets"] = cc.targets
             if cfg.anchor.loss in CENTRED:
                 prompts["superclass"] = cc.superclass
+            if cfg.anchor.loss == "keep":
+                prompts["empty"] = cc.empty
         elif cfg.method == "fixed":
             prompts["fixed"] = cc.fixed_anchor
         else:
@@ -181,8 +186,10 @@ class _Run:
     def anchor_loss(self, eps: Tensor, refs: _Refs) -> Tensor:
         cfg = self.config.anchor
         sup = refs["superclass"][0] if cfg.loss in CENTRED else None
+        empty = refs["empty"][0] if cfg.loss == "keep" else None
         return adversarial_loss(eps, refs["targets"], self.target_weights(), sup, cfg.loss,
-                                self.cc.concept.use_concept_term if self.cc.concept else True)
+                                self.cc.concept.use_concept_term if self.cc.concept else True,
+                                empty, cfg.margin, cfg.keep_weight)
 
     def target_weights(self) -> Tensor:
         concept = self.cc.concept
@@ -285,8 +292,9 @@ def unlearn(denoiser: Denoiser, cc: ConceptConditioning, config: UnlearnConfig =
     gen = torch.Generator().manual_seed(config.seed)
     run = _Run(CountingDenoiser(with_autocast(denoiser, config.autocast)), cc, config, on_step,
                should_cancel, _report_count(config))
+    choice = None
     if config.method == "adversarial":
-        anchor = _start_anchor(cc, config.anchor, gen, anchor)
+        anchor, choice = _start_anchor(run, config.anchor, gen, anchor, latents, latent_shape)
     draws = draw_training_latents(denoiser, cc, config.latents, config.steps, gen, device,
                                   latents, latent_shape)
     delta = {n: torch.zeros_like(base[n], dtype=wide_dtype(base[n].dtype), requires_grad=True)
@@ -298,10 +306,14 @@ def unlearn(denoiser: Denoiser, cc: ConceptConditioning, config: UnlearnConfig =
                 "concept": cc.concept.as_metadata() if cc.concept else None}
     if anchor is not None:
         settings["anchor_relative_norm"] = anchor.relative_norms().tolist()
+        if anchor.start is not None or anchor.space != "output":
+            settings["anchor_start"] = {"space": anchor.space, "start": anchor.start}
+    if choice is not None:
+        settings["anchor_choice"] = choice.as_dict()
     erasure = Erasure({n: d.detach() for n, d in delta.items()},
                       describe([cc.concept.text] if cc.concept else [], settings))
     return UnlearnResult(erasure, run.history, anchor.detached() if anchor else None,
-                         run.denoiser.passes / config.steps, time.perf_counter() - start)
+                         run.denoiser.passes / config.steps, time.perf_counter() - start, choice)
 
 
 def _report_count(config: UnlearnConfig) -> int:
@@ -313,10 +325,32 @@ def _report_count(config: UnlearnConfig) -> int:
     return config.anchor.steps + config.steps
 
 
-def _start_anchor(cc: ConceptConditioning, config: AnchorConfig, gen: torch.Generator,
-                  given: AnchorState | None) -> AnchorState:
-    fresh = init_anchor(cc, config, gen)  # drawn either way: one seed, one stream of draws
-    return fresh if given is None else rebase_anchor(cc, given)
+def _start_anchor(run: "_Run", config: AnchorConfig, gen: torch.Generator,
+                  given: AnchorState | None, latents: Tensor | None,
+                  latent_shape: tuple[int, ...] | None) -> tuple[AnchorState, AnchorChoice | None]:
+    """δ₀ on the anchor's start, or `given` rebased onto this run's encoding.
+
+    Start "map": the concept's anchor candidates are placed on the anchor map (probed at the
+    run's latents, or at Gaussian latents of `latent_shape`, with a generator of their own so
+    the run's draws stay those of the seed) and δ starts on the one `choose_anchor` ranks
+    best. A given anchor keeps the start it was searched from.
+    """
+    cc, choice = run.cc, None
+    if given is not None:
+        if isinstance(given, AnchorState) and given.space != config.space:
+            raise AdvAnchorError(f"the anchor was searched with anchor space {given.space!r} but "
+                                 f"this run's is {config.space!r}: set the same space, or leave the "
+                                 "anchor out to search a new one")
+        start = getattr(given, "start", None)
+    elif config.start == "map":
+        probes = make_probes(run.denoiser, ProbeConfig(latents=MAP_PROBES, seed=run.config.seed),
+                             latents=latents, latent_shape=latent_shape)
+        choice = choose_anchor(candidate_map(run.denoiser, cc, probes), config.min_closeness)
+        start = choice.name
+    else:
+        start = None
+    fresh = init_anchor(cc, config, gen, start)  # drawn either way: one seed, one stream of draws
+    return (fresh if given is None else rebase_anchor(cc, given)), choice
 
 
 def _alternating(run: _Run, draws: list[Draw], delta, opt, anchor: AnchorState | None) -> None:
@@ -385,10 +419,10 @@ def search_anchor(denoiser: Denoiser, cc: ConceptConditioning, config: UnlearnCo
     device = next(iter(denoiser.named_weights().values())).device
     cc = cc.to(device)
     gen = torch.Generator().manual_seed(config.seed)
-    state = _start_anchor(cc, config.anchor, gen, anchor)
     run = _Run(CountingDenoiser(with_autocast(denoiser, config.autocast)), cc,
                replace(config, method="adversarial", preservation=0.0),
                on_step, should_cancel, draws)
+    state, _ = _start_anchor(run, config.anchor, gen, anchor, latents, latent_shape)
     for i, draw in enumerate(draw_training_latents(denoiser, cc, config.latents, draws, gen, device,
                                                    latents, latent_shape), 1):
         run.check_cancel()
