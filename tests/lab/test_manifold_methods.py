@@ -1,0 +1,33 @@
+"""The lab's on-manifold anchor methods (issue 10): wired without touching the others."""
+import torch
+
+from advanchor_core.concept import encode_concept
+from advanchor_core.lab.erase import METHODS, MANIFOLD_METHODS, anchor_candidates
+from advanchor_core.lab.metrics import LabConcept
+from advanchor_core.lab.text import load_encoder
+
+
+def test_manifold_methods_are_named_apart_from_the_benchmarked_ones():
+    assert list(METHODS) == ["adv1", "adv2", "fixed-superclass", "fixed-empty", "esd"]
+    assert not set(METHODS) & set(MANIFOLD_METHODS)
+    anchors = {k: (c.anchor.loss, c.anchor.space, c.anchor.start) for k, c in MANIFOLD_METHODS.items()}
+    assert anchors == {"adv-keep": ("keep", "output", "concept"), "adv-soft": ("keep", "input", "concept"),
+                       "adv-map": ("keep", "output", "map")}
+
+
+def test_candidates_are_the_factor_s_other_values_and_the_synonyms():
+    assert anchor_candidates(LabConcept.parse("red")) == ("green", "blue", "yellow", "purple",
+                                                         "crimson", "scarlet")
+    assert anchor_candidates(LabConcept.parse("stripes")) == ("plain", "dots")
+
+
+def test_minilm_takes_soft_prompts_and_an_unperturbed_one_is_the_prompt():
+    encoder = load_encoder()
+    cc = encode_concept(encoder, LabConcept.parse("red").core_concept())
+    assert cc.soft_prompts is encoder
+    text = ["a red shape"]
+    inputs = encoder.input_embeddings(text).requires_grad_(True)
+    out = encoder.encode_embeddings(inputs, text)
+    assert torch.allclose(out, encoder.encode(text), atol=1e-5)
+    (grad,) = torch.autograd.grad(out.square().sum(), [inputs])
+    assert grad[0, cc.anchor_positions].abs().sum() > 0
