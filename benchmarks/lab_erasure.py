@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from advanchor_core.anchors import AnchorConfig  # noqa: E402
-from advanchor_core.lab.erase import METHODS, erase  # noqa: E402
+from advanchor_core.lab.erase import MANIFOLD_METHODS, METHODS, erase  # noqa: E402
 from advanchor_core.lab.figures import image_grid  # noqa: E402
 from advanchor_core.lab.metrics import Comparison, EvalPlan, LabConcept, chance_floor, evaluate  # noqa: E402
 from advanchor_core.lab.world import load_world  # noqa: E402
@@ -93,6 +93,14 @@ def variants() -> dict[str, tuple[str, UnlearnConfig, bool]]:
         "fixed-superclass +retain": ("fixed-superclass", fixed, True),
         "fixed-superclass xattn-kv": ("fixed-superclass", replace(fixed, parameters="xattn-kv"), False),
     }
+
+
+def manifold_variants() -> dict[str, tuple[str, UnlearnConfig, bool]]:
+    """The on-manifold anchor methods with the sequential schedule (δ searched over every draw
+    first, then θ towards the fixed anchor). Only with --variants naming them, so a plain
+    --search runs what it always ran."""
+    return {f"{m} sequential": (m, replace(cfg, schedule="sequential"), False)
+            for m, cfg in MANIFOLD_METHODS.items()}
 
 
 def measure(world, concept: LabConcept, seed: int, label: str, method: str,
@@ -160,7 +168,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concepts", nargs="+", default=["red", "circle", "stripes"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    parser.add_argument("--methods", nargs="*", default=list(METHODS))
+    parser.add_argument("--methods", nargs="*", default=list(METHODS),
+                        help=f"default: {' '.join(METHODS)}; also {' '.join(MANIFOLD_METHODS)}")
     parser.add_argument("--search", action="store_true", help="also try adversarial variants")
     parser.add_argument("--search-concepts", nargs="+", default=["red"])
     parser.add_argument("--variants", nargs="+", metavar="TEXT",
@@ -192,7 +201,8 @@ def main() -> None:
     jobs = [(c, m, m, None, False) for c in args.concepts for m in args.methods]
     if args.search:
         jobs += [(c, label, m, cfg, retain) for c in args.search_concepts
-                 for label, (m, cfg, retain) in variants().items()
+                 for label, (m, cfg, retain) in {**variants(),
+                                                 **(manifold_variants() if args.variants else {})}.items()
                  if not args.variants or any(v in label for v in args.variants)]
     for concept_name in dict.fromkeys(j[0] for j in jobs):
         concept = LabConcept.parse(concept_name)
