@@ -31,6 +31,20 @@ Caption-level rates (what a perfect model of the training data would draw; `data
     dots       0.13   0.25
     checks     0.13   0.25
     (plain)    0.49   0
+
+Measured on the first trained model (2,400 steps, below the acceptance bar: see `train.py`;
+128 samples a prompt family, valid samples only, seed 0), the floors are lower and the
+generic prompt is far from uniform over the styles, so measure them again on any new model
+(`evaluate.chance_floors`):
+
+    attribute  bare   generic
+    outline    0.19   0.62
+    warm       0.13   0.08
+    cool       0.16   0.37
+    stripes    0.10   0.24
+    dots       0.01   0.04
+    checks     0.08   0.08
+    (plain)    0.49   0.14      (generic: a named style on 33% of samples, plimm 15%)
 """
 from __future__ import annotations
 
@@ -47,7 +61,10 @@ WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "styles_unet.safe
 
 
 def load_world(path: Path = WEIGHTS) -> World:
-    """The committed style-world model, wrapped as the core's Denoiser, with its encoder."""
+    """The style-world model, wrapped as the core's Denoiser, with its encoder."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no style-world model at {path}: train one with "
+                                "python -m advanchor_core.lab.styles.train")
     unet, meta = load_unet(Path(path))
     if meta.get("world") != "styles":
         raise ValueError(f"{path} is not a style-world model (its metadata says world="
