@@ -48,7 +48,11 @@ def anchor_inputs(prefix: str = "anchor_") -> list:
                        tooltip="Adam learning rate of the anchor perturbation (reference: 1e-4)."),
         io.Combo.Input(f"{prefix}loss", options=list(LOSSES), default="adv1",
                        tooltip="adv1: anti-align the anchor's prediction with the concept's "
-                               "(reference); adv2: the same measured relative to the superclass."),
+                               "(reference); adv2: the same measured relative to the superclass; "
+                               "orth: remove the concept's share only (to zero, not below); "
+                               "keep: push the concept's share below zero while keeping what the "
+                               "superclass adds over the empty prompt (the object). orth and keep "
+                               "are this pack's, not yet measured to beat the others."),
         io.Float.Input(f"{prefix}bound", default=0.0, min=0.0, max=100.0, step=0.01,
                        tooltip="Largest perturbation per concept token as a fraction of that "
                                "token's norm (e.g. 0.5); 0 = unbounded, as in the reference."),
