@@ -8,7 +8,8 @@ attributes together, like a painter's palette + brushwork or nudity's exposed pa
   (black or grey), and the placement;
 - a look, three independent attributes: an **outline** (a white ring just outside the shape),
   a **tint** (a warm or cool colour cast over the background) and a **pattern** of dark ink
-  inside the shape (stripes, dots or checks). All 2 × 3 × 4 = 24 looks are drawn;
+  inside the shape, drawn in 2×2-pixel cells (2-px stripes, 2×2 dots on a 4-px grid or a
+  2×2 checkerboard). All 2 × 3 × 4 = 24 looks are drawn;
 - eight **styles**, nonsense words that each name one look of 2–3 attributes; styles share
   attributes with their neighbours (zorbic = outline + stripes; plimm = outline + cool tint;
   vesk = cool tint + stripes; ...). The other 15 non-plain looks have no name: they are
@@ -182,11 +183,13 @@ def pattern_mask(pattern: str) -> np.ndarray:
     rr, cc = np.mgrid[0:SIZE, 0:SIZE]
     if pattern == "none":
         return np.zeros((SIZE, SIZE), bool)
-    if pattern == "stripes":  # one-pixel horizontal lines, every other row
-        return rr % 2 == 1
-    if pattern == "dots":  # single pixels on a 2-pixel grid, on the rows the stripes skip
-        return (rr % 2 == 0) & (cc % 2 == 0)
-    if pattern == "checks":  # 2×2 checkerboard
+    # Every pattern is drawn in 2×2-pixel cells so that it is coarse enough to be decided at
+    # high noise (the 1-px stripes and dots of the first version were drawn faint or left out).
+    if pattern == "stripes":  # 2-px horizontal bands of ink, every other 2-px band (period 4)
+        return rr % 4 >= 2
+    if pattern == "dots":  # 2×2 dots on a 4-px grid, in the bands the stripes skip
+        return (rr % 4 < 2) & (cc % 4 < 2)
+    if pattern == "checks":  # 2×2 checkerboard (disjoint from the dots)
         return (rr // 2 + cc // 2) % 2 == 1
     raise ValueError(f"unknown pattern {pattern!r}; use one of {PATTERNS}")
 
