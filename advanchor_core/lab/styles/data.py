@@ -183,14 +183,14 @@ def pattern_mask(pattern: str) -> np.ndarray:
     rr, cc = np.mgrid[0:SIZE, 0:SIZE]
     if pattern == "none":
         return np.zeros((SIZE, SIZE), bool)
-    # Every pattern is drawn in 2×2-pixel cells so that it is coarse enough to be decided at
-    # high noise (the 1-px stripes and dots of the first version were drawn faint or left out).
+    # Every pattern is drawn in cells of 2 px or more so that it is coarse enough to be decided
+    # at high noise (the 1-px stripes and dots of the first version were drawn faint or left out).
     if pattern == "stripes":  # 2-px horizontal bands of ink, every other 2-px band (period 4)
         return rr % 4 >= 2
     if pattern == "dots":  # 2×2 dots on a 4-px grid, in the bands the stripes skip
         return (rr % 4 < 2) & (cc % 4 < 2)
-    if pattern == "checks":  # 2×2 checkerboard (disjoint from the dots)
-        return (rr // 2 + cc // 2) % 2 == 1
+    if pattern == "checks":  # 4×4 checkerboard: a 2×2 one on the dots' grid was drawn as dots
+        return (rr // 4 + cc // 4) % 2 == 1
     raise ValueError(f"unknown pattern {pattern!r}; use one of {PATTERNS}")
 
 

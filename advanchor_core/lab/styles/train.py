@@ -27,6 +27,15 @@ lattice (in each 4×4 block dots ink one 2×2 cell, checks the two off its diago
 the lattice but not which cells to ink: a next attempt should make checks and dots less alike
 (e.g. dots at a 6-px spacing, or a checkerboard of another cell size) rather than only train
 longer.
+
+Third run — the committed weights (`lab/weights/styles_unet.safetensors`): the same defaults,
+checks redrawn as a 4×4 checkerboard. 920 s of training on two idle cores (0.18 s/step; a few
+seconds over the 15-minute budget — 4,800 steps would fit). At DDIM 25 / guidance 3, 64 samples
+a style and phrasing, seed 0 (`python -m advanchor_core.lab.styles.evaluate`): **96.9%**
+("in-style") and **96.3%** ("prefix") right on the trained phrasings, 97.1% / 96.5% on the
+held-out ones; by style 89–100% (lowest: zorbic prefix 89%, drane and fennic 92–94%); attribute
+prompts outline 92%, warm 97%, cool 100%, stripes 97%, dots 98%, checks 100%; content right on
+99% of superclass samples.
 """
 from __future__ import annotations
 
