@@ -16,6 +16,7 @@ from torch.func import functional_call
 from .schedule import NoiseSchedule
 
 Delta = Mapping[str, Tensor]
+PREDICTIONS = ("eps", "x0", "v", "flow")
 ForwardFn = Callable[[nn.Module, Tensor, Tensor, Tensor], Tensor]
 
 
@@ -43,14 +44,16 @@ def call_with_context(module: nn.Module, x: Tensor, t: Tensor, cond: Tensor) -> 
 class TorchDenoiser:
     """Any torch module called as `module(x, t, context=cond)` (or a custom `forward`).
 
-    `prediction` names what the module outputs ("eps", "x0" or "v"); the output is
-    converted to ε with the schedule so every loss of the method is written in ε-space.
+    `prediction` names what the module outputs ("eps", "x0", "v" or "flow"); the output is
+    converted to ε with the schedule so every loss of the method is written in ε-space. A
+    "flow" module (rectified flow) is called on the flow sample `schedule.flow_input(x_t, t)`
+    and returns the velocity ε − x0.
     """
 
     def __init__(self, module: nn.Module, schedule: NoiseSchedule, prediction: str = "eps",
                  forward: ForwardFn = call_with_context):
-        if prediction not in ("eps", "x0", "v"):
-            raise ValueError(f"prediction must be 'eps', 'x0' or 'v', not {prediction!r}")
+        if prediction not in PREDICTIONS:
+            raise ValueError(f"prediction must be one of {PREDICTIONS}, not {prediction!r}")
         self.module, self.schedule, self.prediction, self.forward = module, schedule, prediction, forward
         self._wrapper = _ForwardModule(module, forward)
 
@@ -64,10 +67,11 @@ class TorchDenoiser:
         return cond
 
     def __call__(self, x_t: Tensor, t: Tensor, cond: Tensor, delta: Delta | None = None) -> Tensor:
+        x = self.schedule.flow_input(x_t, t) if self.prediction == "flow" else x_t
         if delta:
-            out = functional_call(self._wrapper, self._patched(delta), (x_t, t, cond), strict=False)
+            out = functional_call(self._wrapper, self._patched(delta), (x, t, cond), strict=False)
         else:
-            out = self.forward(self.module, x_t, t, cond)
+            out = self.forward(self.module, x, t, cond)
         return self._to_eps(x_t, t, out)
 
     def _patched(self, delta: Delta) -> dict[str, Tensor]:
@@ -82,6 +86,8 @@ class TorchDenoiser:
             return self.schedule.eps_from_x0(x_t, t, out)
         if self.prediction == "v":
             return self.schedule.eps_from_v(x_t, t, out)
+        if self.prediction == "flow":
+            return self.schedule.eps_from_flow(x_t, t, out)
         return out
 
 

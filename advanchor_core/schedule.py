@@ -1,7 +1,14 @@
 """The noise schedule: the only thing the core needs to know about a model's diffusion process.
 
-Why a separate object: the method works in ε-space, but models predict ε, x0 or v. The
-schedule converts between them and draws x_t, so losses are written once.
+Why a separate object: the method works in ε-space, but models predict ε, x0, v or a
+rectified-flow velocity. The schedule converts between them and draws x_t, so losses are
+written once.
+
+Rectified flow (Flux, SD3) draws x_f = (1 − σ)·x0 + σ·ε. That is the variance-preserving
+x_t = √ᾱ·x0 + √(1−ᾱ)·ε scaled by 1/(√ᾱ + √(1−ᾱ)), with ᾱ = (1−σ)² / ((1−σ)² + σ²): the same
+noise ε at every step, so a flow model is one more prediction type over one schedule, and the
+core's draws, DDIM sampler (which is the flow's Euler step in these coordinates) and ε-space
+losses apply unchanged.
 """
 from __future__ import annotations
 
@@ -30,6 +37,18 @@ class NoiseSchedule:
         betas = (1 - f[1:] / f[:-1]).clamp(max=0.999)
         return cls(torch.cumprod(1.0 - betas, 0).float())
 
+    @classmethod
+    def rectified_flow(cls, sigmas: Tensor) -> "NoiseSchedule":
+        """The schedule of a flow model whose step t has noise level `sigmas[t]` (increasing).
+
+        σ = 1 (pure noise, no signal left) is left out: ε-space conversions divide by √ᾱ there.
+        """
+        s = sigmas.detach().to("cpu", torch.float64)
+        s = s[s < 1.0]
+        if s.numel() == 0 or bool((s <= 0).any()):
+            raise ValueError("flow sigmas must lie in (0, 1]")
+        return cls(((1 - s) ** 2 / ((1 - s) ** 2 + s ** 2)).float())
+
     @property
     def num_timesteps(self) -> int:
         return self.alphas_cumprod.shape[0]
@@ -54,3 +73,20 @@ class NoiseSchedule:
     def eps_from_v(self, x_t: Tensor, t: Tensor, v: Tensor) -> Tensor:
         sa, s1 = self._coefs(t, x_t)
         return sa * v + s1 * x_t
+
+    def flow_sigma(self, t: Tensor) -> Tensor:
+        """σ of the rectified-flow sample at step t, [B] (float64 for exactness)."""
+        a = self.alphas_cumprod.to(torch.float64)[t.long().cpu()]
+        sa, s1 = a.sqrt(), (1 - a).sqrt()
+        return (s1 / (sa + s1)).to(t.device)
+
+    def flow_input(self, x_t: Tensor, t: Tensor) -> Tensor:
+        """x_t as the rectified-flow sample (1 − σ)·x0 + σ·ε with the same x0 and ε."""
+        sa, s1 = self._coefs(t, x_t)
+        return x_t / (sa + s1)
+
+    def eps_from_flow(self, x_t: Tensor, t: Tensor, velocity: Tensor) -> Tensor:
+        """ε from a flow model's velocity u = ε − x0 at `flow_input(x_t, t)`:
+        ε = x_f + (1 − σ)·u, with no division by a small coefficient."""
+        sa, s1 = self._coefs(t, x_t)
+        return (x_t + sa * velocity) / (sa + s1)
