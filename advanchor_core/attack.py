@@ -44,6 +44,15 @@ from .text import TextEncoder, soft_prompt_encoder
 from .unlearn import OnStep, ShouldCancel, StepReport
 
 SPACES = ("auto", "input", "conditioning")
+SPACE_NOTES = {
+    "input": "the prefix is k soft tokens on the text encoder's input embeddings, encoded with "
+             "the prompt by the frozen encoder (the published attack, without projection onto "
+             "the vocabulary)",
+    "conditioning": "the prefix is k free rows of the encoded prompt (the rows of k placeholder "
+                    "tokens), in the space the UNet's cross-attention reads: this text encoder "
+                    "gives no gradient to its input, so the prompt's own rows do not see the "
+                    "prefix as they would through the encoder",
+}
 
 
 @dataclass(frozen=True)
@@ -220,6 +229,7 @@ def attack_report(result: AttackResult, config: AttackConfig, plain: float, at_s
     return {
         "attack": "soft prefix (UnlearnDiffAtk-style), Adam on the prefix only",
         "space": result.space,
+        "space_note": SPACE_NOTES[result.space],
         "prompt": result.prompt,
         "prefixed_prompt": result.prefixed_prompt,
         "prefix_positions": list(prefix.positions),

@@ -4,6 +4,7 @@ from __future__ import annotations
 from comfy_api.latest import ComfyExtension, io
 
 from .anchor import SearchAnchorNode
+from .attack import AttackErasureNode
 from .concept import ConceptNode
 from .files import ApplyErasureNode, SaveErasedCheckpointNode, SaveErasureNode, register_output_loras
 from .sensitivity import ConceptSensitivityNode
@@ -11,7 +12,7 @@ from .unlearn import UnlearnNode
 
 NODES: list[type[io.ComfyNode]] = [ConceptNode, SearchAnchorNode, UnlearnNode,
                                    SaveErasedCheckpointNode, SaveErasureNode, ApplyErasureNode,
-                                   ConceptSensitivityNode]
+                                   ConceptSensitivityNode, AttackErasureNode]
 
 
 class AdvAnchorExtension(ComfyExtension):

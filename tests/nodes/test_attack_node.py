@@ -1,0 +1,84 @@
+"""Attack Erasure in process (issue 12): a prefix attack on an erased tiny SD1.5 model."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from comfy_support.inprocess import effective_unet_state, run_node
+
+ERASE = dict(iterations=4, anchor_steps=2, latent_source="noise", sample_size=64, lr=1e-2, seed=3)
+ATTACK = dict(latent_source="noise", sample_size=64, steps=6, lr=0.05, seed=1)
+
+
+@pytest.fixture(scope="module")
+def node(pack):
+    from advanchor_pack.nodes.attack import AttackErasureNode
+
+    return AttackErasureNode
+
+
+@pytest.fixture(scope="module")
+def erased(n, tiny, concept):
+    return run_node(n["unlearn"], model=tiny["model"], clip=tiny["clip"], concept=concept, **ERASE)[0]
+
+
+def state(model) -> dict:
+    return {"weights": effective_unet_state(model), "patches": dict(model.patches),
+            "uuid": model.patches_uuid}
+
+
+def test_attack_outputs_prefix_conditioning_and_a_report(node, n, tiny, concept, erased, bridge):
+    before = {"original": state(tiny["model"]), "erased": state(erased)}
+    cond, report = run_node(node, erased_model=erased, original_model=tiny["model"],
+                            clip=tiny["clip"], concept=concept, **ATTACK)
+    report = json.loads(report)
+    ((tensor, extra),) = cond
+    plain = bridge.ComfyTextEncoder(tiny["clip"]).encode([report["prefixed_prompt"]])
+    moved = ((tensor - plain)[0].abs().amax(-1) > 0).nonzero().flatten().tolist()
+    assert tensor.shape == (1, 77, 768) and "pooled_output" in extra
+    assert moved == report["prefix_positions"] == [1, 2, 3, 4, 5]
+    assert report["space"] == "conditioning" and report["prefixed_prompt"] == "x x x x x Van Gogh painting"
+    assert len(report["loss_curve"]) == ATTACK["steps"] and report["settings"]["lr"] == ATTACK["lr"]
+    gap = report["held_out_gap"]
+    assert gap["plain_prompt"] > 0 and gap["attack_end"] < gap["attack_start"]
+    for name, model in (("original", tiny["model"]), ("erased", erased)):
+        after = state(model)
+        assert after["patches"] == before[name]["patches"] and after["uuid"] == before[name]["uuid"]
+        assert all(torch.equal(after["weights"][k], v) for k, v in before[name]["weights"].items())
+
+
+def test_attack_is_deterministic_for_a_seed(node, tiny, concept, erased):
+    runs = [run_node(node, erased_model=erased, original_model=tiny["model"], clip=tiny["clip"],
+                     concept=concept, **(ATTACK | dict(steps=2, seed=s)))[0][0][0] for s in (4, 4, 5)]
+    assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], runs[2])
+
+
+def test_attack_cancel_stops_and_returns_nothing(node, tiny, concept, erased, monkeypatch, bridge):
+    import comfy.model_management as mm
+
+    ticks = []
+    original = bridge.Progress.__call__
+
+    def tick(self, report):
+        original(self, report)
+        ticks.append(report.step)
+        mm.interrupt_current_processing(True)
+
+    monkeypatch.setattr(bridge.Progress, "__call__", tick)
+    try:
+        with pytest.raises(mm.InterruptProcessingException):
+            run_node(node, erased_model=erased, original_model=tiny["model"], clip=tiny["clip"],
+                     concept=concept, **(ATTACK | dict(steps=10)))
+    finally:
+        mm.interrupt_current_processing(False)
+    assert ticks == [1]
+
+
+def test_attack_refuses_models_of_different_shapes(node, tiny, concept, errors):
+    from comfy_support.tiny import UNET_SMALL, tiny_model
+
+    other = tiny_model(5, dict(UNET_SMALL, model_channels=64))
+    with pytest.raises(errors.AdvAnchorError, match="not the same architecture"):
+        run_node(node, erased_model=other, original_model=tiny["model"], clip=tiny["clip"],
+                 concept=concept, **ATTACK)
