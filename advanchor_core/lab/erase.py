@@ -30,17 +30,16 @@ Their settings come from one look at the anchors' own samples on "red" (seed 0),
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Callable, Protocol
 
 import torch
 from torch import Tensor
 
 from ..anchors import AnchorConfig
-from ..concept import encode_concept
+from ..concept import Concept, encode_concept
 from ..latents import LatentConfig
 from ..unlearn import StepReport, UnlearnConfig, UnlearnResult, unlearn
-from . import data
-from .metrics import LabConcept, Timer
+from .metrics import Timer
 from .world import World
 
 # Shared by every method: the matched budget.
@@ -68,13 +67,12 @@ MANIFOLD_METHODS: dict[str, UnlearnConfig] = {
 LATENT_SAMPLES = 16
 
 
-def anchor_candidates(concept: LabConcept) -> tuple[str, ...]:
-    """Words that can take the concept's place in its template: the factor's other values,
-    then the concept's trained synonyms (which still carry it: the map should pass them by)."""
-    values = {"colour": list(data.COLOURS), "shape": list(data.SHAPES),
-              "texture": list(data.TEXTURES)}[concept.factor]
-    others = [LabConcept(concept.factor, v).word for v in values if v != concept.value]
-    return (*others, *data.TRAINED_SYNONYMS.get(concept.value, ()))
+class LabTarget(Protocol):
+    """What `erase` needs of a concept of either lab world (`LabConcept`, `StyleConcept`)."""
+
+    def core_concept(self, retain: bool = False) -> Concept: ...
+
+    def anchor_candidates(self) -> tuple[str, ...]: ...
 
 
 @dataclass
@@ -85,13 +83,13 @@ class LabErasure:
     method: str
 
 
-def training_latents(world: World, concept: LabConcept, n: int, seed: int) -> Tensor:
+def training_latents(world: World, concept: LabTarget, n: int, seed: int) -> Tensor:
     """Images the original model draws for the concept's prompt (the reference's latents)."""
     prompt = concept.core_concept().prompt
     return world.sample([prompt] * n, seed=10_000 + seed)
 
 
-def erase(world: World, concept: LabConcept, method: str = "adv2", seed: int = 0,
+def erase(world: World, concept: LabTarget, method: str = "adv2", seed: int = 0,
           config: UnlearnConfig | None = None, retain: bool = False,
           on_step: Callable[[StepReport], None] | None = None) -> LabErasure:
     """Erase a lab concept; `config` overrides the method's tuned settings."""
@@ -100,7 +98,7 @@ def erase(world: World, concept: LabConcept, method: str = "adv2", seed: int = 0
     if method == "fixed-empty":
         core = replace(core, anchor_prompt="")
     if cfg.method == "adversarial" and cfg.anchor.start == "map":
-        core = replace(core, anchor_candidates=anchor_candidates(concept))
+        core = replace(core, anchor_candidates=concept.anchor_candidates())
     torch.manual_seed(seed)
     with Timer() as timer:
         cc = encode_concept(world.encoder, core)

@@ -107,6 +107,14 @@ class LabConcept:
             out[f"with {self.word}"] = [f"a {s} with {self.word}" for s in data.SHAPES]
         return out
 
+    def anchor_candidates(self) -> tuple[str, ...]:
+        """Words that can take the concept's place in its template: the factor's other values,
+        then the concept's trained synonyms (which still carry it: the map should pass them by)."""
+        values = {"colour": list(data.COLOURS), "shape": list(data.SHAPES),
+                  "texture": list(data.TEXTURES)}[self.factor]
+        others = [LabConcept(self.factor, v).word for v in values if v != self.value]
+        return (*others, *data.TRAINED_SYNONYMS.get(self.value, ()))
+
     def core_concept(self, retain: bool = False) -> Concept:
         """The concept as the core's `Concept`: c_u, anchor template, superclass "a shape".
 

@@ -2,7 +2,7 @@
 import torch
 
 from advanchor_core.concept import encode_concept
-from advanchor_core.lab.erase import METHODS, MANIFOLD_METHODS, anchor_candidates
+from advanchor_core.lab.erase import METHODS, MANIFOLD_METHODS
 from advanchor_core.lab.metrics import LabConcept
 from advanchor_core.lab.text import load_encoder
 
@@ -16,9 +16,9 @@ def test_manifold_methods_are_named_apart_from_the_benchmarked_ones():
 
 
 def test_candidates_are_the_factor_s_other_values_and_the_synonyms():
-    assert anchor_candidates(LabConcept.parse("red")) == ("green", "blue", "yellow", "purple",
+    assert LabConcept.parse("red").anchor_candidates() == ("green", "blue", "yellow", "purple",
                                                          "crimson", "scarlet")
-    assert anchor_candidates(LabConcept.parse("stripes")) == ("plain", "dots")
+    assert LabConcept.parse("stripes").anchor_candidates() == ("plain", "dots")
 
 
 def test_minilm_takes_soft_prompts_and_an_unperturbed_one_is_the_prompt():
