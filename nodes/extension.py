@@ -7,12 +7,14 @@ from .anchor import SearchAnchorNode
 from .attack import AttackErasureNode
 from .concept import ConceptNode
 from .files import ApplyErasureNode, SaveErasedCheckpointNode, SaveErasureNode, register_output_loras
+from .measure import MeasureErasureNode
 from .sensitivity import ConceptSensitivityNode
 from .unlearn import UnlearnNode
 
 NODES: list[type[io.ComfyNode]] = [ConceptNode, SearchAnchorNode, UnlearnNode,
                                    SaveErasedCheckpointNode, SaveErasureNode, ApplyErasureNode,
-                                   ConceptSensitivityNode, AttackErasureNode]
+                                   ConceptSensitivityNode, AttackErasureNode,
+                                   MeasureErasureNode]
 
 
 class AdvAnchorExtension(ComfyExtension):
