@@ -32,6 +32,8 @@ SHRINK = {
     "AdvAnchorSearchAnchor": {"draws": 1, "steps": 2, "sample_size": 64, "sample_count": 1,
                               "sample_steps": 2},
     "AdvAnchorConceptSensitivity": {"sample_size": 64, "probe_latents": 1},
+    "AdvAnchorAttackErasure": {"steps": 2, "sample_size": 64, "sample_count": 1, "sample_steps": 2},
+    "AdvAnchorMeasureErasure": {"width": 64, "height": 64, "steps": 2, "samples": 1},
 }
 
 

@@ -15,7 +15,7 @@ from ui_format import ui_to_api
 
 SAVING_NODES = {"SaveImage", "AdvAnchorSaveErasedCheckpoint", "AdvAnchorSaveErasure"}
 EXPECTED = {"apply_erasure_lora", "erase_artist_style_compare", "erase_nudity_save_checkpoint",
-            "erase_two_concepts_save", "inspect_sensitivity_then_unlearn"}
+            "erase_two_concepts_save", "inspect_sensitivity_then_unlearn", "erase_attack_measure"}
 
 
 def written(server, entry: dict, node_id: str) -> list[Path]:
@@ -146,3 +146,25 @@ def test_sensitive_layers_are_the_only_ones_erased(runs, server):
     assert keys and all("attn2" in k for k in keys), keys[:8]
     layers = {k.split("attn2")[0] for k in keys}
     assert 1 <= len(layers) <= sens["inputs"]["top_k"], sorted(layers)
+
+
+def previewed_json(entry: dict, prompt: dict, title_type: str, source_type: str) -> dict:
+    """The JSON report a Preview Any node showed, for the node fed by `source_type`."""
+    node = next(k for k, v in prompt.items() if v["class_type"] == title_type
+                and prompt[v["inputs"]["source"][0]]["class_type"] == source_type)
+    (text,) = entry["outputs"][node]["text"]
+    return json.loads(text)
+
+
+def test_erase_attack_measure_reports_the_attack_and_the_drift(runs, server):
+    _, entry, prompt = runs.get("erase_attack_measure")
+    attack = previewed_json(entry, prompt, "PreviewAny", "AdvAnchorAttackErasure")
+    assert attack["space"] == "conditioning" and len(attack["loss_curve"]) == 2
+    assert attack["held_out_gap"]["plain_prompt"] > 0
+    measure = previewed_json(entry, prompt, "PreviewAny", "AdvAnchorMeasureErasure")
+    kinds = [r["kind"] for r in measure["grid"]["rows"]]
+    assert kinds == ["target", "target", "preserve", "preserve", "attack"]
+    assert measure["scores"]["pixel_drift"]["preserve_mean"] > 0    # the erased model moved
+    save = next(k for k, v in prompt.items() if v["class_type"] == "SaveImage")
+    grid = np.asarray(Image.open(written(server, entry, save)[0]))
+    assert grid.shape[:2] == (5 * 64 + 4 * 4, 2 * 64 + 2 * 4)
