@@ -17,7 +17,8 @@ import graphs  # noqa: E402
 from comfy_support.comfy_server import Events, messages, succeeded  # noqa: E402
 
 NODE_IDS = ["AdvAnchorConcept", "AdvAnchorSearchAnchor", "AdvAnchorUnlearn",
-            "AdvAnchorSaveErasedCheckpoint", "AdvAnchorSaveErasure", "AdvAnchorApplyErasure"]
+            "AdvAnchorSaveErasedCheckpoint", "AdvAnchorSaveErasure", "AdvAnchorApplyErasure",
+            "AdvAnchorAttackErasure", "AdvAnchorMeasureErasure"]
 
 
 def error_text(entry) -> str:
