@@ -173,6 +173,22 @@ def _step(prefix: AnchorState, opt: torch.optim.Optimizer, erased: Denoiser, dra
     return loss.item()
 
 
+def optimise_prefix(prefix: AnchorState, erased: Denoiser, draws: list[Draw], targets: list[Tensor],
+                    config: AttackConfig, passes, on_step: OnStep | None,
+                    should_cancel: ShouldCancel | None) -> list[StepReport]:
+    """One Adam step on the prefix per draw; `passes()` counts denoiser passes so far."""
+    opt = torch.optim.Adam([prefix.delta], lr=config.lr)
+    history: list[StepReport] = []
+    for i, (draw, target) in enumerate(zip(draws, targets)):
+        if should_cancel is not None and should_cancel():
+            raise Cancelled("the attack was cancelled; no attack conditioning was produced")
+        loss = _step(prefix, opt, erased, draw, target)
+        history.append(StepReport(i + 1, len(draws), "attack", {"gap": loss}, passes(), len(draws)))
+        if on_step is not None:
+            on_step(history[-1])
+    return history
+
+
 def attack_erasure(erased: Denoiser, original: Denoiser, encoder: TextEncoder, concept: Concept,
                    config: AttackConfig = AttackConfig(), *, latents: Tensor | None = None,
                    latent_shape: tuple[int, ...] | None = None, on_step: OnStep | None = None,
@@ -193,22 +209,14 @@ def attack_erasure(erased: Denoiser, original: Denoiser, encoder: TextEncoder, c
     draws = draw_training_latents(orig, cc, config.latents, config.steps + config.eval_draws,
                                   gen, device, latents, latent_shape)
     targets = original_targets(orig, cc.erase, draws)
-    train, held = draws[:config.steps], draws[config.steps:]
+    held, held_targets = draws[config.steps:], targets[config.steps:]
     prefix, text = init_prefix(encoder, concept.prompt, config, space, gen, cc.erase)
-    plain = mean_gap(er, cc.erase, held, targets[config.steps:])
-    at_start = mean_gap(er, prefix.detached().conditioning().detach(), held, targets[config.steps:])
-    opt = torch.optim.Adam([prefix.delta], lr=config.lr)
-    history: list[StepReport] = []
-    for i, (draw, target) in enumerate(zip(train, targets)):
-        if should_cancel is not None and should_cancel():
-            raise Cancelled("the attack was cancelled; no attack conditioning was produced")
-        loss = _step(prefix, opt, er, draw, target)
-        history.append(StepReport(i + 1, config.steps, "attack", {"gap": loss},
-                                  orig.passes + er.passes, config.steps))
-        if on_step is not None:
-            on_step(history[-1])
+    plain = mean_gap(er, cc.erase, held, held_targets)
+    at_start = mean_gap(er, prefix.detached().conditioning().detach(), held, held_targets)
+    history = optimise_prefix(prefix, er, draws[:config.steps], targets, config,
+                              lambda: orig.passes + er.passes, on_step, should_cancel)
     prefix = prefix.detached()
-    at_end = mean_gap(er, prefix.conditioning(), held, targets[config.steps:])
+    at_end = mean_gap(er, prefix.conditioning(), held, held_targets)
     result = AttackResult(prefix, concept.prompt, text, space, history)
     result.report = attack_report(result, config, plain, at_start, at_end,
                                   {"original": orig.passes, "erased": er.passes},

@@ -93,7 +93,8 @@ class AttackErasureNode(io.ComfyNode):
             erased, original = two_models(erased_model, original_model)
             encoder = text_encoder(original, clip)
             latents = clean_latents(original_model, latent)
-            shape = tuple(latents.shape[1:]) if latents is not None else latent_shape(original_model, sample_size)
+            shape = tuple(latents.shape[1:]) if latents is not None else \
+                latent_shape(original_model, sample_size)
             group = LoadGroup()
             first, second = LoadedOnUse(original, group), LoadedOnUse(erased, group)
             first.ensure_loaded()

@@ -61,7 +61,8 @@ def sampler_inputs() -> list:
                      tooltip="First seed; sample i of every prompt uses seed + i, for both models."),
         io.Int.Input("samples", default=2, min=1, max=64, tooltip="Seeds (images) per prompt and model."),
         io.Int.Input("steps", default=20, min=1, max=200, tooltip="Sampling steps, as KSampler's."),
-        io.Float.Input("cfg", default=7.5, min=0.0, max=30.0, step=0.1, tooltip="Guidance scale, as KSampler's."),
+        io.Float.Input("cfg", default=7.5, min=0.0, max=30.0, step=0.1,
+                       tooltip="Guidance scale, as KSampler's."),
         io.Combo.Input("sampler_name", options=list(comfy.samplers.KSampler.SAMPLERS), default="euler",
                        tooltip="Sampler, as KSampler's."),
         io.Combo.Input("scheduler", options=list(comfy.samplers.KSampler.SCHEDULERS), default="normal",
@@ -137,7 +138,7 @@ class MeasureErasureNode(io.ComfyNode):
             raise AdvAnchorError("no prompts to sample: give at least one target or preserve prompt")
         chosen = scorers(nudenet, nudenet_threshold, nudenet_classes)
         settings = SamplerSettings(steps, cfg, sampler_name, scheduler, width, height)
-        seeds = [seed + i for i in range(samples)]
+        seeds = [(seed + i) % 2**64 for i in range(samples)]
         conds = [text_conditioning(clip, p) for p, _ in rows] + ([attack] if attack is not None else [])
         rows += [("attack (from Attack Erasure)", "attack")] if attack is not None else []
         neg = text_conditioning(clip, negative)

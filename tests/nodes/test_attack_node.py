@@ -82,3 +82,26 @@ def test_attack_refuses_models_of_different_shapes(node, tiny, concept, errors):
     with pytest.raises(errors.AdvAnchorError, match="not the same architecture"):
         run_node(node, erased_model=other, original_model=tiny["model"], clip=tiny["clip"],
                  concept=concept, **ATTACK)
+
+
+def test_attack_and_measure_on_sdxl_keep_the_pooled_vector(node, n, concept, comfy):
+    """SDXL's conditioning carries a pooled text vector: the attack keeps the placeholder
+    prompt's own, and Measure Erasure samples the attack with it."""
+    from comfy_support import tiny as t
+
+    from advanchor_pack.nodes.bridge.text import ComfyTextEncoder
+    from advanchor_pack.nodes.measure import MeasureErasureNode
+
+    model, clip = t.tiny_family_model("sdxl", 10), t.tiny_family_clip("sdxl", 11)
+    erased = run_node(n["unlearn"], model=model, clip=clip, concept=concept,
+                      **(ERASE | dict(iterations=2)))[0]
+    ((tensor, extra),), report = run_node(node, erased_model=erased, original_model=model, clip=clip,
+                                          concept=concept, **(ATTACK | dict(steps=2)))
+    prompt = json.loads(report)["prefixed_prompt"]
+    _, pooled = ComfyTextEncoder(clip, pooled_rows=1).encode_one(prompt, pooled=True)
+    assert tensor.shape == (1, 77, 2048) and torch.equal(extra["pooled_output"], pooled.float())
+    image, measured = run_node(MeasureErasureNode, original_model=model, erased_model=erased, clip=clip,
+                               vae=t.tiny_vae(2), attack=[[tensor, extra]], width=64, height=64,
+                               steps=1, samples=1, target_prompts="Van Gogh painting", preserve_prompts="")
+    assert image.shape[1:] == (2 * 64 + 4, 2 * 64 + 8, 3)
+    assert json.loads(measured)["scores"]["pixel_drift"]["attack_mean"] > 0

@@ -5,7 +5,6 @@ import json
 import sys
 
 import pytest
-import torch
 from comfy_support.inprocess import run_node
 
 ERASE = dict(iterations=4, anchor_steps=2, latent_source="noise", sample_size=64, lr=1e-2, seed=3)
