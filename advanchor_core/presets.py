@@ -1,23 +1,81 @@
 """Which parameters an erasure may change: presets from ESD/Concept Ablation, or a pattern.
 
-Why by name: every UNet family ComfyUI loads (and the pack's own tiny models) names its
-cross-attention `...attn2.to_q/to_k/to_v/to_out...`; selecting by name is model-agnostic.
+Why by name: ComfyUI's models (and the pack's own tiny models) keep their upstream module names,
+so a preset is one regular expression per layout, and a preset means the same part of the model
+in every family:
+
+- SD-style UNets (SD1.x/2.x/XL, the lab): text enters through cross-attention, `...attn2.to_q/
+  to_k/to_v/to_out`; `to_k`/`to_v` are the only weights applied to text tokens.
+- Flux (`double_blocks.N.img_*`/`txt_*`, then `single_blocks`): image and text tokens attend
+  jointly in each double-stream block, each stream with its own fused q/k/v (`*_attn.qkv`),
+  projection, MLP and modulation; single-stream blocks share every weight between the two.
+- SD3 MMDiT (`joint_blocks.N.x_block`/`context_block`): the same joint attention, one block kind.
+
+  preset        UNet                      Flux / SD3
+  xattn         attn2 (cross-attention)   the joint attention of every dual-stream block, both
+                                          streams (where the image reads the text)
+  xattn-kv      attn2.to_k, to_v          the text stream's fused q/k/v (the keys and values the
+                                          image reads; the text's own queries come with them)
+  text-stream   attn2.to_k, to_v          every weight only text tokens pass: the text input
+                                          projection and the text stream of each block
+  image-stream  all but attn2.to_k/to_v   every weight only image tokens pass: the image input
+                and the t/y embedders     projection, image stream, final layer
+  noxattn       all but xattn             all but xattn
+  full          everything                everything
+
+Weights both streams share (Flux's single-stream blocks, the timestep/pooled/guidance
+embedders) are in neither stream preset: `full`, `noxattn` or a pattern train them.
 """
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 from .errors import AdvAnchorError
 
 CROSS_ATTENTION = "attn2."
-
-PRESETS: dict[str, Callable[[str], bool]] = {
-    "xattn": lambda n: CROSS_ATTENTION in n,                                   # ESD-x, reference
-    "xattn-kv": lambda n: re.search(r"attn2\.to_[kv]\.", n) is not None,       # ESD x-strict, CA
-    "noxattn": lambda n: CROSS_ATTENTION not in n,                             # ESD-u
-    "full": lambda n: True,
+UNET_TEXT = r"attn2\.to_[kv]\."
+# layout → preset → pattern; a preset absent from a layout's table is the complement of xattn
+# ("noxattn") or everything ("full")
+PATTERNS: dict[str, dict[str, str]] = {
+    "unet": {
+        "xattn": r"attn2\.",                                               # ESD-x, reference
+        "xattn-kv": UNET_TEXT,                                            # ESD x-strict, CA
+        "text-stream": UNET_TEXT,
+        "image-stream": rf"^(?!time_embed\.|label_emb\.)(?!.*{UNET_TEXT})",
+    },
+    "flux": {
+        "xattn": r"^double_blocks\.\d+\.(img|txt)_attn\.",
+        "xattn-kv": r"^double_blocks\.\d+\.txt_attn\.qkv\.",
+        "text-stream": r"^(txt_in\.|double_blocks\.\d+\.txt_)",
+        "image-stream": r"^(img_in\.|final_layer\.|double_blocks\.\d+\.img_)",
+    },
+    "mmdit": {
+        "xattn": r"^joint_blocks\.\d+\.(x_block|context_block)\.attn\.",
+        "xattn-kv": r"^joint_blocks\.\d+\.context_block\.attn\.qkv\.",
+        "text-stream": r"^(context_embedder\.|joint_blocks\.\d+\.context_block\.)",
+        "image-stream": r"^(x_embedder\.|final_layer\.|joint_blocks\.\d+\.x_block\.)",
+    },
 }
+PRESETS = ("xattn", "xattn-kv", "text-stream", "image-stream", "noxattn", "full")
+
+
+def layout(names: Sequence[str]) -> str:
+    """"flux", "mmdit" or "unet" (everything else keeps SD's names), from the weight names."""
+    if any(n.startswith("double_blocks.") for n in names):
+        return "flux"
+    if any(n.startswith("joint_blocks.") for n in names):
+        return "mmdit"
+    return "unet"
+
+
+def in_preset(name: str, preset: str, kind: str) -> bool:
+    """Whether weight `name` of a `kind` layout belongs to `preset`."""
+    if preset == "full":
+        return True
+    if preset == "noxattn":
+        return not in_preset(name, "xattn", kind)
+    return re.search(PATTERNS[kind][preset], name) is not None
 
 
 def select_parameters(names: Iterable[str], spec: str | Sequence[str]) -> list[str]:
@@ -30,10 +88,11 @@ def select_parameters(names: Iterable[str], spec: str | Sequence[str]) -> list[s
                                  f"(first: {missing[0]!r}): re-run the selection on this model")
         return [n for n in names if n in set(spec)]
     if spec in PRESETS:
-        if spec.startswith("xattn") and not any(CROSS_ATTENTION in n for n in names):
+        kind = layout(names)
+        if kind == "unet" and spec.startswith("xattn") and not any(CROSS_ATTENTION in n for n in names):
             raise AdvAnchorError(f"preset {spec!r} needs cross-attention, and this model has no "
                                  "parameter named '*attn2*': use 'noxattn', 'full' or a pattern")
-        chosen = [n for n in names if PRESETS[spec](n)]
+        chosen = [n for n in names if in_preset(n, spec, kind)]
     else:
         try:
             pattern = re.compile(spec)

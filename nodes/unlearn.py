@@ -74,11 +74,15 @@ class UnlearnNode(io.ComfyNode):
                 io.Float.Input("lr", default=1e-5, min=1e-9, max=1.0, step=1e-6, round=1e-9,
                                tooltip="Adam learning rate of the weights (reference: 1e-5)."),
                 io.Combo.Input("parameters", options=list(PARAMETER_CHOICES), default="xattn",
-                               tooltip="Which UNet weights change: xattn = all cross-attention "
-                                       "(reference), xattn-kv = its keys/values, noxattn = all but "
-                                       "cross-attention, full = everything, or a custom pattern."),
+                               tooltip="Which weights change: xattn = all cross-attention "
+                                       "(reference; Flux/SD3: the joint attention of the "
+                                       "dual-stream blocks), xattn-kv = its keys/values (Flux/SD3: "
+                                       "the text stream's q/k/v), text-stream / image-stream = the "
+                                       "weights only text / only image tokens pass, noxattn = all "
+                                       "but xattn, full = everything, or a custom pattern. The "
+                                       "README's table says what each trains per family."),
                 io.String.Input("parameter_pattern", default="",
-                                tooltip="Regular expression over UNet parameter names, used when "
+                                tooltip="Regular expression over the model's parameter names, used when "
                                         "parameters is 'custom pattern'."),
                 io.Combo.Input("schedule", options=list(SCHEDULES), default="alternating",
                                tooltip="alternating: refine the anchor before every weight update "

@@ -30,28 +30,36 @@ from ...advanchor_core.errors import AdvAnchorError
 from ...advanchor_core.schedule import NoiseSchedule
 from . import families
 from .checkpointing import checkpointed_blocks
+from .inplace import grad_context
 
 DIFFUSION_PREFIX = "diffusion_model."
+FLUX_GUIDANCE = 3.5  # Flux.1 dev's guidance input: ComfyUI's default without a FluxGuidance node
 Delta = Mapping[str, Tensor]
 
 
 def model_schedule(patcher) -> tuple[NoiseSchedule, str]:
-    """The discrete DDPM schedule and what the UNet predicts ("eps" or "v")."""
+    """The schedule and what the network predicts ("eps", "v" or "flow"), from the MODEL's own
+    `model_sampling` (as a graph's model-sampling nodes left it)."""
     sampling = patcher.get_model_object("model_sampling")
+    sigmas = sampling.sigmas.detach().to("cpu", torch.float64)
+    if isinstance(sampling, comfy.model_sampling.CONST) and isinstance(
+            sampling, (comfy.model_sampling.ModelSamplingDiscreteFlow, comfy.model_sampling.ModelSamplingFlux)):
+        with torch.inference_mode(False):
+            return NoiseSchedule.rectified_flow(sigmas.clone()), "flow"
     if not isinstance(sampling, comfy.model_sampling.ModelSamplingDiscrete) or \
             isinstance(sampling, comfy.model_sampling.StableCascadeSampling):
         raise AdvAnchorError(
             f"this MODEL samples with {type(sampling).__bases__[0].__name__}; AdvAnchor supports "
-            "UNet models with a discrete noise schedule (SD1.x, SD2.x, SDXL): load one of those")
+            "a discrete noise schedule (SD1.x, SD2.x, SDXL) or rectified flow (Flux, SD3): "
+            "remove the model-sampling node that set it, or load one of those")
     if isinstance(sampling, comfy.model_sampling.V_PREDICTION):
         prediction = "v"
     elif isinstance(sampling, (comfy.model_sampling.X0, comfy.model_sampling.CONST)) or \
             not isinstance(sampling, comfy.model_sampling.EPS):
-        raise AdvAnchorError("this MODEL does not predict noise (ε) or v: AdvAnchor supports "
-                             "ε- and v-prediction UNets (SD1.x, SD2.x, SDXL)")
+        raise AdvAnchorError("this MODEL does not predict noise (ε), v or a flow velocity: "
+                             "AdvAnchor supports SD1.x, SD2.x, SDXL, Flux and SD3")
     else:
         prediction = "eps"
-    sigmas = sampling.sigmas.detach().to("cpu", torch.float64)
     with torch.inference_mode(False):
         return NoiseSchedule((1.0 / (1.0 + sigmas.clone() ** 2)).float()), prediction
 
@@ -97,6 +105,12 @@ def make_autograd_ready(module: nn.Module) -> None:
                 p.requires_grad_(False)
 
 
+def _routed(unet: nn.Module, name: str) -> bool:
+    """Whether ComfyUI forms weight `name` through a weight-function list (comfy.ops layers)."""
+    module_name, _, kind = name.rpartition(".")
+    return isinstance(getattr(unet.get_submodule(module_name), f"{kind}_function", None), list)
+
+
 class ComfyDenoiser:
     """The core's `Denoiser` over a ModelPatcher's UNet.
 
@@ -104,10 +118,16 @@ class ComfyDenoiser:
     (which applies the MODEL's own patches, e.g. LoRAs, as sampling would). Outputs are ε as
     float32; inputs are cast to the model's compute dtype.
 
-    SDXL-style models (`family.pooled`) also take a vector `y`: the conditioning then carries one
-    extra trailing row holding the pooled text vector (see `ComfyTextEncoder`), which is split
-    off here and turned into `y` with the model's own `encode_adm` for the image size of `x_t`
-    (latent size × 8, as ComfyUI's samplers do). The core never sees the difference.
+    SDXL-style models and the transformers (`family.pooled`) also take a vector `y`: the
+    conditioning then carries one extra trailing row holding the pooled text vector (see
+    `ComfyTextEncoder`), which is split off here. SDXL turns it into `y` with the model's own
+    `encode_adm` for the image size of `x_t` (latent size × 8, as ComfyUI's samplers do); Flux
+    and SD3 read it as `y` itself. Flux.1 dev's guidance input is `FLUX_GUIDANCE` for every
+    prompt: it is a sampling setting, not text. The core never sees the difference.
+
+    Rectified-flow models (prediction "flow") get the core's x_t as the flow sample
+    (1 − σ)·x0 + σ·ε at ComfyUI's σ of that step, and ComfyUI's timestep for σ
+    (`model_sampling.timestep`); their velocity is turned into ε by the core's schedule.
 
     `checkpointing` recomputes each UNet block's activations in the backward pass instead of
     keeping them (torch.utils.checkpoint), trading ~30% more compute for much less memory.
@@ -174,7 +194,9 @@ class ComfyDenoiser:
 
     # --- the Denoiser protocol --------------------------------------------------------------
     def named_weights(self) -> dict[str, Tensor]:
-        return dict(self.unet.named_parameters())
+        """The weights ComfyUI forms through its weight functions: the only ones an erasure can
+        train (Flux's q/k RMSNorm scales, for one, are read directly and are left out)."""
+        return {n: w for n, w in self.unet.named_parameters() if _routed(self.unet, n)}
 
     def network(self) -> nn.Module:
         return self.unet
@@ -189,23 +211,54 @@ class ComfyDenoiser:
         return cond[:, :cond.shape[1] - self.pooled_rows]
 
     def __call__(self, x_t: Tensor, t: Tensor, cond: Tensor, delta: Delta | None = None) -> Tensor:
-        x = x_t.to(self.device, self.dtype)
         c = cond.to(self.device, self.dtype)
-        kwargs = {"context": self.context_of(c)}
-        if self.family.pooled:
-            kwargs["y"] = self._y(c, x)
+        x, timestep = self._model_input(x_t, t)
+        kwargs = self._conditioning(c, x)
         if delta:
             self._train(delta.keys())
-        with self.switch.on(delta or None), self._checkpointing():
-            out = self.unet(x, t.to(self.device).float(), **kwargs).float()
+        with self.switch.on(delta or None), self._checkpointing(), grad_context(self.unet):
+            out = self.unet(x, timestep, **kwargs).float()
+        x_t, t = x_t.to(out.device).float(), t.to(out.device)
         if self.prediction == "v":
-            return self.schedule.eps_from_v(x_t.to(out.device).float(), t.to(out.device), out)
+            return self.schedule.eps_from_v(x_t, t, out)
+        if self.prediction == "flow":
+            return self.schedule.eps_from_flow(x_t, t, out)
         return out
+
+    def _model_input(self, x_t: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        """The network's input and timestep for the core's (x_t, t)."""
+        if self.prediction != "flow":
+            return x_t.to(self.device, self.dtype), t.to(self.device).float()
+        sampling = self.patcher.get_model_object("model_sampling")
+        sigma = sampling.sigmas.detach()[t.long().cpu()].to(self.device)
+        x = sampling.calculate_input(sigma, self.schedule.flow_input(x_t.float(), t.cpu()).to(self.device))
+        return x.to(self.dtype), sampling.timestep(sigma).float()
+
+    def _conditioning(self, c: Tensor, x: Tensor) -> dict:
+        """The keyword inputs of one network call: context, and y / guidance where read."""
+        kwargs = {"context": self.context_of(c)}
+        if self.family.kind == "unet":
+            if self.family.pooled:
+                kwargs["y"] = self._y(c, x)
+            return kwargs
+        if self.family.vector_width:
+            kwargs["y"] = c[:, -1, :self.family.vector_width]
+        if self.family.guidance:
+            kwargs["guidance"] = torch.full((x.shape[0],), FLUX_GUIDANCE, device=x.device, dtype=x.dtype)
+        kwargs["transformer_options"] = {}
+        return kwargs
 
     def _checkpointing(self):
         if not self.checkpointing:
             return contextlib.nullcontext()
-        return checkpointed_blocks(self.unet, lambda: self.switch.on(self.switch.active))
+        return checkpointed_blocks(self.unet, lambda: self._recomputing(self.switch.active))
+
+    @contextlib.contextmanager
+    def _recomputing(self, delta: Delta | None) -> Iterator[None]:
+        """How a checkpointed block is recomputed in the backward pass: with the δ of its
+        forward call, and (transformers) with the same copies of the norms' inputs."""
+        with self.switch.on(delta), grad_context(self.unet):
+            yield
 
     # --- SDXL's y ---------------------------------------------------------------------------
     def _size_embedding(self, height: int, width: int) -> Tensor:

@@ -1,5 +1,6 @@
 """CLIP → the core's `TextEncoder`: per-token conditioning and token positions, from ComfyUI's
-own tokenizer and encoder (one 77-token window per prompt)."""
+own tokenizers and encoders (one token window per stream and prompt), for every family's
+context layout."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -10,33 +11,48 @@ from torch import Tensor
 from ...advanchor_core.errors import AdvAnchorError
 from ...advanchor_core.text import check_phrase_in, subsequence_positions
 from .denoiser import ComfyDenoiser
+from .families import Family
+
+
+Segments = tuple[tuple[str, ...], ...]
 
 
 class ComfyTextEncoder:
-    """The core's `TextEncoder` over a ComfyUI CLIP (one 77-token window per prompt).
+    """The core's `TextEncoder` over a ComfyUI CLIP (one token window per stream and prompt).
 
-    `pooled_rows=1` (SDXL-style models) appends one row per prompt holding the pooled text
+    `segments` says which of the CLIP's token streams make the rows of the context the model
+    reads, in row order: the streams of one segment encode the same rows side by side (SDXL's
+    "l" and "g", SD3's CLIP-L and CLIP-G), segments follow one another (SD3: 77 CLIP rows, then
+    the T5 rows). None: one segment of every stream the CLIP tokenizes (SD1.x/2.x/XL). Flux's
+    context is its T5 rows alone; its CLIP-L gives the pooled vector only. Token positions are
+    found in each segment's streams (checked to agree within a segment) and offset by the rows
+    before it, so the anchor perturbs the concept's rows in every part of the context.
+
+    `pooled_rows=1` (SDXL, Flux, SD3) appends one row per prompt holding the pooled text
     vector, zero-padded to the context width: the core then carries it through batching,
     `repeat_interleave` and anchors as part of the conditioning, and `ComfyDenoiser` splits
     it off into `y`. Anchors only perturb the concept's token rows, so the row is never
-    changed. Token positions are those of the first token stream ("l" for SDXL); they are
-    checked to agree across every stream the CLIP tokenizes (SDXL's "l" and "g").
+    changed: each prompt keeps its own pooled vector (the anchor that of its anchor text).
     """
 
-    max_tokens = 77
-
-    def __init__(self, clip, pooled_rows: int = 0):
+    def __init__(self, clip, pooled_rows: int = 0, segments: Segments | None = None):
         if pooled_rows not in (0, 1):
             raise ValueError("pooled_rows must be 0 or 1")
         self.clip = clip
         self.pooled_rows = pooled_rows
+        self.segments = segments or (tuple(clip.tokenize("")),)
 
-    def _tokens(self, prompt: str) -> dict:
-        tokens = self.clip.tokenize(prompt)
+    @property
+    def max_tokens(self) -> int:
+        return sum(len(self._tokens("")[streams[0]][0]) for streams in self.segments)
+
+    def _tokens(self, prompt: str, word_ids: bool = False) -> dict:
+        tokens = self.clip.tokenize(prompt, return_word_ids=word_ids)
         for key, windows in tokens.items():
             if len(windows) != 1:
                 raise AdvAnchorError(f"the prompt {prompt[:60]!r}... is longer than one "
-                                     f"{self.max_tokens}-token window: shorten it")
+                                     f"{len(windows[0])}-token window of the {key!r} tokenizer: "
+                                     "shorten it")
         return tokens
 
     def _stream_ids(self, prompt: str) -> dict[str, list[int]]:
@@ -47,8 +63,8 @@ class ComfyTextEncoder:
 
     def _with_pooled(self, cond: Tensor, pooled: Tensor | None) -> Tensor:
         if pooled is None:
-            raise AdvAnchorError("this CLIP gives no pooled output, and the MODEL (SDXL-style) "
-                                 "needs one: connect the CLIP from the same checkpoint")
+            raise AdvAnchorError("this CLIP gives no pooled output, and the MODEL needs one: "
+                                 "connect the CLIP from the same checkpoint")
         width = cond.shape[-1]
         pooled = pooled.reshape(cond.shape[0], -1).to(cond)
         if pooled.shape[-1] > width:
@@ -65,6 +81,12 @@ class ComfyTextEncoder:
                 outs.append((cond, pooled))
             else:
                 outs.append((self.encode_one(p), None))
+        lengths = {c.shape[1] for c, _ in outs}
+        if len(lengths) > 1:
+            longest = max(zip(prompts, outs), key=lambda po: po[1][0].shape[1])[0]
+            raise AdvAnchorError(f"the prompts encode to different lengths ({sorted(lengths)} "
+                                 f"rows): {longest[:60]!r} is longer than the T5 tokenizer pads "
+                                 "to; shorten it")
         with torch.inference_mode(False):
             rows = [c.detach().clone().float().cpu() for c, _ in outs]
             if self.pooled_rows:
@@ -83,19 +105,47 @@ class ComfyTextEncoder:
         return [[cond, {"pooled_output": pooled}]]
 
     def token_positions(self, prompt: str, phrase: str) -> list[int]:
-        found = {}
-        empty, alone = self._stream_ids(""), self._stream_ids(phrase)
-        for key, ids in self._stream_ids(prompt).items():
-            end = empty[key][1]
-            phrase_ids = alone[key][1:]
-            phrase_ids = phrase_ids[:phrase_ids.index(end)] if end in phrase_ids else phrase_ids
-            found[key] = check_phrase_in(prompt, phrase, subsequence_positions(ids, phrase_ids))
-        positions = list(found.values())
-        if any(p != positions[0] for p in positions):
-            raise AdvAnchorError(f"the tokenizers of this CLIP ({', '.join(found)}) place "
-                                 f"{phrase!r} at different positions in {prompt!r}: AdvAnchor "
-                                 "cannot perturb one set of rows for all of them")
-        return positions[0]
+        tokens, alone = self._tokens(prompt, word_ids=True), self._tokens(phrase, word_ids=True)
+        positions, offset = [], 0
+        for streams in self.segments:
+            found = {key: _phrase_positions(tokens[key][0], alone[key][0], prompt, phrase)
+                     for key in streams}
+            first = found[streams[0]]
+            if any(p != first for p in found.values()):
+                raise AdvAnchorError(f"the tokenizers of this CLIP ({', '.join(found)}) place "
+                                     f"{phrase!r} at different positions in {prompt!r}: AdvAnchor "
+                                     "cannot perturb one set of rows for all of them")
+            positions += [offset + p for p in first]
+            offset += len(tokens[streams[0]][0])
+        return positions
+
+
+def _phrase_positions(window: list, phrase_window: list, prompt: str, phrase: str) -> list[int]:
+    """Where the phrase's own tokens (word id > 0: no start, end or padding) sit in `window`."""
+    ids = [int(tok[0]) for tok in window]
+    phrase_ids = [int(tok[0]) for tok in phrase_window if tok[2] != 0]
+    return check_phrase_in(prompt, phrase, subsequence_positions(ids, phrase_ids))
+
+
+def context_segments(family: Family, clip) -> Segments | None:
+    """The token streams whose rows make `family`'s context, in row order (None: all, side by
+    side). Flux reads T5 rows only; SD3 the CLIP-L/G rows its CLIP has, then its T5 rows."""
+    streams = tuple(clip.tokenize(""))
+    if family.kind == "unet":
+        return None
+    if family.kind == "flux":
+        segments: Segments = (("t5xxl",),)
+    else:
+        encoders = clip.cond_stage_model
+        clip_part = tuple(key for key, name in (("l", "clip_l"), ("g", "clip_g"))
+                          if getattr(encoders, name, None) is not None)
+        t5 = ("t5xxl",) if getattr(encoders, "t5xxl", None) is not None else ()
+        segments = tuple(part for part in (clip_part, t5) if part)
+    if not segments or any(key not in streams for part in segments for key in part):
+        raise AdvAnchorError(f"this CLIP (token streams {', '.join(streams)}) is not the text "
+                             f"encoder of {family.name}: load that model's text encoders (Flux: "
+                             "DualCLIPLoader type flux, CLIP-L + T5; SD3: TripleCLIPLoader)")
+    return segments
 
 
 def text_encoder(denoiser: ComfyDenoiser, clip) -> ComfyTextEncoder:
@@ -103,10 +153,12 @@ def text_encoder(denoiser: ComfyDenoiser, clip) -> ComfyTextEncoder:
     if clip is None:
         raise AdvAnchorError("no CLIP is connected (the checkpoint has no text encoder): load "
                              "one with a CLIP loader of the model's family")
+    family = denoiser.family
     encoder = ComfyTextEncoder(clip, pooled_rows=denoiser.pooled_rows)
     width = encoder.encode_one("").shape[-1]
-    if width != denoiser.family.context_dim:
+    if width != family.context_dim:
         raise AdvAnchorError(f"this CLIP gives {width}-d conditioning, but the MODEL "
-                             f"({denoiser.family.name}) reads {denoiser.family.context_dim}-d: "
+                             f"({family.name}) reads {family.context_dim}-d: "
                              "connect the CLIP that belongs to the model")
-    return encoder
+    return ComfyTextEncoder(clip, pooled_rows=denoiser.pooled_rows,
+                            segments=context_segments(family, clip))

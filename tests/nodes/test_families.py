@@ -1,6 +1,6 @@
 """The nodes on every UNet family: tiny SDXL-shaped (two text encoders, pooled + size `y`) and
-SD2-shaped (1024-d OpenCLIP context, v-prediction) models in process; a clear error for
-Flux/SD3; gradient checkpointing and autocast equivalence."""
+SD2-shaped (1024-d OpenCLIP context, v-prediction) models in process; gradient checkpointing
+and autocast equivalence. Flux and SD3: test_flow_families.py."""
 from __future__ import annotations
 
 import json
@@ -42,44 +42,6 @@ def test_families_are_detected(bridge, sdxl, sd2):
     two = bridge.ComfyDenoiser(sd2["model"])
     assert (two.family.name, two.family.context_dim, two.family.pooled) == ("SD2.x", 1024, False)
     assert two.prediction == "v" and xl.prediction == "eps"
-
-
-def _flux():
-    import dataclasses
-
-    import comfy.ldm.flux.model
-    import comfy.supported_models as sm
-
-    config = dict(image_model="flux", guidance_embed=False, in_channels=16, out_channels=16,
-                  vec_in_dim=8, context_in_dim=16, hidden_size=32, mlp_ratio=2.0, num_heads=2,
-                  depth=1, depth_single_blocks=1, axes_dim=[4, 6, 6], theta=10000,
-                  patch_size=2, qkv_bias=True)
-    # newer ComfyUI (0.12.1) requires txt_ids_dims; Flux.1 checkpoints are detected with []
-    if "txt_ids_dims" in {f.name for f in dataclasses.fields(comfy.ldm.flux.model.FluxParams)}:
-        config["txt_ids_dims"] = []
-    return sm.Flux(config)
-
-
-def _sd3():
-    import comfy.supported_models as sm
-
-    return sm.SD3(dict(in_channels=16, pos_embed_scaling_factor=None, patch_size=2, depth=1,
-                       adm_in_channels=8, num_patches=64, pos_embed_max_size=8,
-                       context_embedder_config={"target": "torch.nn.Linear",
-                                                "params": {"in_features": 16, "out_features": 64}}))
-
-
-@pytest.mark.parametrize("make,family", [(_flux, "Flux"), (_sd3, "SD3")])
-def test_dit_models_get_an_error_naming_the_family(n, errors, sdxl, concept, make, family):
-    import comfy.model_patcher
-
-    with torch.inference_mode():
-        model = comfy.model_patcher.ModelPatcher(make().get_model({}), "cpu", "cpu")
-    with pytest.raises(errors.AdvAnchorError, match=rf"this MODEL is {family} .*SDXL"):
-        run_node(n["unlearn"], model=model, clip=sdxl["clip"], concept=concept, **FAST)
-    with pytest.raises(errors.AdvAnchorError, match=rf"this MODEL is {family} "):
-        run_node(n["anchor"], model=model, clip=sdxl["clip"], concept=concept, draws=1, steps=1,
-                 latent_source="noise", sample_size=64)
 
 
 def test_a_clip_of_another_family_is_refused(n, errors, sdxl, sd2, concept):

@@ -1,0 +1,108 @@
+"""Tiny, seeded, real ComfyUI rectified-flow transformers and their text encoders: Flux.1 (dev:
+guidance embedding, ComfyUI's Flux sampling; schnell: none, discrete flow) and SD3 (MMDiT),
+built from ComfyUI's own model classes (`comfy.supported_models.Flux/FluxSchnell/SD3`) at small
+widths, with ComfyUI's real tokenizers.
+
+Widths are what the layouts force: Flux's head width is the sum of its rotary axes (here
+4 + 6 + 6 = 16, two heads); SD3's hidden width is 64 × depth; SD3's text context is 4096 wide
+(ComfyUI pads CLIP-L+G to 4096 and joins T5 rows to it), so its T5 keeps d_model 4096 (one
+layer; its token embedding is most of the 0.5 GB it takes); Flux's T5 is 768 wide, as wide as
+the pooled CLIP-L vector its conditioning row carries. Neither Flux model reloads through
+ComfyUI's detection, which fixes 24 heads of 128 channels (3072 wide): see the tests.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from .tiny import CLIP_LAYERS3, CLIP_SMALL, init_weights
+
+FLUX_SMALL = dict(image_model="flux", in_channels=16, out_channels=16, vec_in_dim=768,
+                  context_in_dim=768, hidden_size=32, mlp_ratio=2.0, num_heads=2, depth=2,
+                  depth_single_blocks=1, axes_dim=[4, 6, 6], theta=10000, patch_size=2,
+                  qkv_bias=True)
+SD3_SMALL = dict(in_channels=16, out_channels=16, pos_embed_scaling_factor=None, patch_size=2,
+                 depth=2, adm_in_channels=2048, num_patches=64, pos_embed_max_size=8,
+                 context_embedder_config={"target": "torch.nn.Linear",
+                                          "params": {"in_features": 4096, "out_features": 128}})
+T5_FLUX = {"d_model": 768, "d_ff": 32, "d_kv": 16, "num_heads": 2, "num_layers": 1}
+T5_SD3 = {"d_model": 4096, "d_ff": 16, "d_kv": 8, "num_heads": 1, "num_layers": 1}
+
+
+def flux_config(schnell: bool = False):
+    import comfy.ldm.flux.model
+    import comfy.supported_models as sm
+
+    config = dict(FLUX_SMALL, guidance_embed=not schnell)
+    # newer ComfyUI (0.12.1) requires txt_ids_dims; Flux.1 checkpoints are detected with []
+    if "txt_ids_dims" in {f.name for f in dataclasses.fields(comfy.ldm.flux.model.FluxParams)}:
+        config["txt_ids_dims"] = []
+    return (sm.FluxSchnell if schnell else sm.Flux)(config)
+
+
+def sd3_config():
+    import comfy.supported_models as sm
+
+    return sm.SD3(dict(SD3_SMALL))
+
+
+def _patcher(config, seed: int):
+    import comfy.model_management as mm
+    import comfy.model_patcher
+
+    base = config.get_model({})
+    init_weights(base.diffusion_model, seed)
+    base.eval()
+    return comfy.model_patcher.ModelPatcher(base, load_device=mm.get_torch_device(),
+                                            offload_device=mm.unet_offload_device())
+
+
+@torch.inference_mode()
+def tiny_flux(seed: int = 30, schnell: bool = False):
+    """A ModelPatcher around a seeded tiny Flux.1 dev (or schnell) transformer."""
+    return _patcher(flux_config(schnell), seed)
+
+
+@torch.inference_mode()
+def tiny_sd3(seed: int = 40):
+    """A ModelPatcher around a seeded tiny SD3 MMDiT (two joint blocks, the last pre-only)."""
+    return _patcher(sd3_config(), seed)
+
+
+@torch.inference_mode()
+def tiny_flux_clip(seed: int = 31):
+    """ComfyUI's Flux text encoder (CLIP-L for the pooled vector, T5 for the context), small."""
+    import comfy.sd
+
+    options = {"clip_l_model_config": dict(CLIP_SMALL), "t5xxl_model_config": dict(T5_FLUX)}
+    clip = comfy.sd.CLIP(flux_config().clip_target({}), model_options=options)
+    init_weights(clip.cond_stage_model, seed)
+    return clip
+
+
+@torch.inference_mode()
+def tiny_sd3_clip(seed: int = 41, t5: bool = True):
+    """ComfyUI's SD3 text encoder: CLIP-L and CLIP-G (real widths, 3 layers) and, with `t5`,
+    a one-layer 4096-wide T5."""
+    import comfy.sd
+    import comfy.supported_models_base
+    import comfy.text_encoders.sd3_clip as sd3
+
+    target = comfy.supported_models_base.ClipTarget(sd3.SD3Tokenizer, sd3.sd3_clip(t5=t5))
+    options = {"clip_l_model_config": dict(CLIP_LAYERS3), "clip_g_model_config": dict(CLIP_LAYERS3),
+               "t5xxl_model_config": dict(T5_SD3)}
+    clip = comfy.sd.CLIP(target, model_options=options)
+    init_weights(clip.cond_stage_model, seed)
+    return clip
+
+
+@torch.inference_mode()
+def tiny_vae16(seed: int = 42):
+    """A TAESD with 16 latent channels (the Flux/SD3 latent width), seeded."""
+    import comfy.sd
+    import comfy.taesd.taesd
+
+    taesd = comfy.taesd.taesd.TAESD(latent_channels=16)
+    init_weights(taesd, seed)
+    return comfy.sd.VAE(sd={k: v.clone() for k, v in taesd.state_dict().items()})
