@@ -15,7 +15,7 @@ from ..advanchor_core.concept import ConceptConditioning
 from ..advanchor_core.errors import AdvAnchorError
 from ..advanchor_core.sensitivity import ProbeConfig, analyse, make_probes
 from . import training
-from .bridge import training_mode
+from .bridge import families, training_mode
 from .sockets import CATEGORY, Anchor, Concept, Layers
 
 WEIGHT_CHOICES = ("all", "kv")
@@ -51,6 +51,16 @@ def token_labels(clip, prompt: str) -> tuple[list[str], int]:
 def anchor_conditioning(anchor, cc: ConceptConditioning) -> torch.Tensor | None:
     """The ANCHOR's conditioning, rebuilt on this concept's encoding (as Unlearn does)."""
     return None if anchor is None else rebase_anchor(cc, anchor).conditioning().detach()
+
+
+def require_cross_attention(model) -> None:
+    """The layer ranking reads UNet cross-attention; Flux/SD3 have joint attention instead."""
+    family = families.detect(model)
+    if family.kind != "unet":
+        raise AdvAnchorError(f"Concept Sensitivity ranks the cross-attention layers of UNets "
+                             f"(SD1.x, SD2.x, SDXL); ranking the blocks of {family.name} is not "
+                             "implemented yet: erase with a parameter preset in Unlearn (xattn, "
+                             "xattn-kv or text-stream)")
 
 
 class ConceptSensitivityNode(io.ComfyNode):
@@ -117,6 +127,7 @@ class ConceptSensitivityNode(io.ComfyNode):
         if weights not in WEIGHT_CHOICES:
             raise AdvAnchorError(f"weights {weights!r} is unknown: use 'all' or 'kv'")
         prompts = parse_candidates(candidate_prompts)
+        require_cross_attention(model)
         with training_mode():
             run = training.prepare(model, clip, concept, latent, sample_size)
             cc, encoder = run.cc, run.encoder

@@ -263,3 +263,9 @@ def test_a_flux_variant_with_image_input_is_refused(n, errors, dit, concept):
 def test_a_clip_of_another_family_is_refused_on_flux(n, errors, dit, tiny, concept):
     with pytest.raises(errors.AdvAnchorError, match=r"not the text encoder of Flux.1 dev"):
         run_node(n["unlearn"], model=dit["flux-dev"]["model"], clip=tiny["clip"], concept=concept, **FAST)
+
+
+def test_concept_sensitivity_on_flux_says_what_to_use_instead(n, errors, dit, concept):
+    with pytest.raises(errors.AdvAnchorError, match=r"ranking the blocks of Flux.1 dev .*preset"):
+        run_node(n["sens"], model=dit["flux-dev"]["model"], clip=dit["flux-dev"]["clip"],
+                 concept=concept, sample_size=64, probe_latents=1, top_k=1)
