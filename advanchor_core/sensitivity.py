@@ -10,9 +10,10 @@ the unlearning loop uses, so what they show is what training will meet.
   concept's at the concept's token positions) against *retention* (how much of the concept's
   ε direction relative to the superclass the anchor's ε still carries: 1 = all of it, 0 = none,
   < 0 = pointing away).
-- `layer_sensitivity`: per cross-attention (`attn2`) layer, how much its output changes when
-  the text changes from the concept to a reference (the anchor, the superclass, ...) with the
-  layer's input held fixed, so a layer is not blamed for changes made upstream.
+- `layer_sensitivity`: per cross-attention (`attn2`) layer — or, in a joint-attention
+  transformer, per dual-stream block (measured by the denoiser) — how much its output changes
+  when the text changes from the concept to a reference (the anchor, the superclass, ...) with
+  the layer's input held fixed, so a layer is not blamed for changes made upstream.
 - `token_attribution`: gradient × input of the concept's ε shift on the prompt's conditioning.
 - `select_layers`: the top-k / above-threshold layers as parameter names for
   `UnlearnConfig(parameters=...)`.
@@ -35,9 +36,9 @@ from .concept import ConceptConditioning
 from .denoiser import Denoiser
 from .errors import AdvAnchorError
 from .latents import Draw, randn
+from .presets import in_preset, layout
 
 CROSS_ATTENTION_SUFFIX = "attn2"
-KV_WEIGHTS = ("to_k.", "to_v.")
 
 
 # --- probes: the (x_t, t) every analysis averages over --------------------------------------
@@ -275,6 +276,9 @@ def _hooks(layers: Mapping[str, nn.Module], hook) -> Iterator[None]:
             h.remove()
 
 
+Effects = dict[str, tuple[Tensor, Tensor, int]]  # layer → (Σout² [B], ΣΔout² [R, B], elements)
+
+
 @torch.no_grad()
 def layer_sensitivity(denoiser: Denoiser, cond: Tensor, references: Mapping[str, Tensor],
                       probes: Draw, primary: str | None = None) -> LayerSensitivity:
@@ -285,6 +289,10 @@ def layer_sensitivity(denoiser: Denoiser, cond: Tensor, references: Mapping[str,
     every reference context. Measuring with the input fixed isolates what the layer itself
     reads from the text: a plain two-pass difference would also charge every layer for what
     the layers before it changed.
+
+    A denoiser whose model reads the text elsewhere (joint-attention transformers) measures
+    its own layers the same way through `text_block_effects(cond, references, x_t, t)`,
+    returning None where the attn2 hooks apply.
     """
     if not references:
         raise AdvAnchorError("layer sensitivity needs at least one reference conditioning")
@@ -292,6 +300,33 @@ def layer_sensitivity(denoiser: Denoiser, cond: Tensor, references: Mapping[str,
     primary = primary or names[0]
     if primary not in references:
         raise AdvAnchorError(f"primary reference {primary!r} is not among {names}")
+    own = getattr(denoiser, "text_block_effects", None)
+    effects = own(cond, references, probes.x_t, probes.t) if own is not None else None
+    if effects is None:
+        effects = _cross_attention_effects(denoiser, cond, references, probes)
+    if not effects:
+        raise AdvAnchorError("no cross-attention layer received the text during the forward "
+                             "pass; this model passes its text in a way the analysis cannot see")
+    b = probes.x_t.shape[0]
+    kept = list(effects)
+    rel = [[float((effects[n][1][j].sum() / effects[n][0].sum().clamp_min(1e-20)).sqrt())
+            for j in range(len(names))] for n in kept]
+    ab = [[float((effects[n][1][j].sum() / (effects[n][2] * b)).sqrt()) for j in range(len(names))]
+          for n in kept]
+    jp = names.index(primary)
+    by_t: dict[int, list[float]] = {}
+    for t in dict.fromkeys(probes.t.tolist()):
+        rows = (probes.t == t).cpu()
+        by_t[int(t)] = [float((effects[n][1][jp][rows].sum() /
+                               effects[n][0][rows].sum().clamp_min(1e-20)).sqrt()) for n in kept]
+    return LayerSensitivity(kept, names, rel, ab, by_t, primary)
+
+
+def _cross_attention_effects(denoiser: Denoiser, cond: Tensor, references: Mapping[str, Tensor],
+                             probes: Draw) -> Effects:
+    """The attn2 hooks of `layer_sensitivity`: per layer that received the text, its output's
+    energy and how much each reference context moves it."""
+    names = list(references)
     layers = cross_attention_layers(denoiser.network())
     b = probes.x_t.shape[0]
     diff = {n: torch.zeros(len(names), b) for n in layers}
@@ -323,21 +358,7 @@ def layer_sensitivity(denoiser: Denoiser, cond: Tensor, references: Mapping[str,
 
     with _hooks(layers, hook):
         _eps(denoiser, probes, cond)
-    missing = [n for n in layers if count[n] == 0]
-    if len(missing) == len(layers):
-        raise AdvAnchorError("no cross-attention layer received the text during the forward "
-                             "pass; this model passes its text in a way the analysis cannot see")
-    kept = [n for n in layers if count[n]]
-    rel = [[float((diff[n][j].sum() / base[n].sum().clamp_min(1e-20)).sqrt()) for j in range(len(names))]
-           for n in kept]
-    ab = [[float((diff[n][j].sum() / (count[n] * b)).sqrt()) for j in range(len(names))] for n in kept]
-    jp = names.index(primary)
-    by_t: dict[int, list[float]] = {}
-    for t in dict.fromkeys(probes.t.tolist()):
-        rows = (probes.t == t).cpu()
-        by_t[int(t)] = [float((diff[n][jp][rows].sum() / base[n][rows].sum().clamp_min(1e-20)).sqrt())
-                        for n in kept]
-    return LayerSensitivity(kept, names, rel, ab, by_t, primary)
+    return {n: (base[n], diff[n], count[n]) for n in layers if count[n]}
 
 
 # --- token attribution -----------------------------------------------------------------------
@@ -413,8 +434,9 @@ def select_layers(sens: LayerSensitivity, weight_names: Sequence[str], *, top_k:
                   threshold: float | None = None, weights: str = "all",
                   reference: str | None = None) -> LayerSelection:
     """The most sensitive layers: the `top_k` best, and/or those scoring at least `threshold`
-    × the best layer's score. `weights` "all" trains to_q/to_k/to_v/to_out of each chosen
-    layer (like the `xattn` preset), "kv" only to_k/to_v (like `xattn-kv`)."""
+    × the best layer's score. `weights` "all" trains the chosen layers' weights that the `xattn`
+    preset names (a UNet's to_q/to_k/to_v/to_out; a transformer block's joint attention), "kv"
+    those `xattn-kv` names (to_k/to_v; the block's text q/k/v)."""
     if top_k is None and threshold is None:
         raise AdvAnchorError("choose layers by top_k, threshold or both")
     if top_k is not None and top_k < 1:
@@ -431,13 +453,9 @@ def select_layers(sens: LayerSensitivity, weight_names: Sequence[str], *, top_k:
         best = scores[order[0]] if order else 0.0
         order = [i for i in order if scores[i] >= threshold * best]
     layers = tuple(sens.layers[i] for i in order)
-    chosen = []
-    for name in weight_names:
-        for layer in layers:
-            if name.startswith(layer + "."):
-                rest = name[len(layer) + 1:]
-                if weights == "all" or rest.startswith(KV_WEIGHTS):
-                    chosen.append(name)
+    preset, kind = ("xattn" if weights == "all" else "xattn-kv"), layout(weight_names)
+    chosen = [name for name in weight_names if in_preset(name, preset, kind)
+              and any(name.startswith(layer + ".") for layer in layers)]
     if not chosen:
         raise AdvAnchorError("the selected layers own no parameter of this model: run the "
                              "sensitivity analysis on the model you unlearn")

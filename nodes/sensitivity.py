@@ -15,7 +15,7 @@ from ..advanchor_core.concept import ConceptConditioning
 from ..advanchor_core.errors import AdvAnchorError
 from ..advanchor_core.sensitivity import ProbeConfig, analyse, make_probes
 from . import training
-from .bridge import families, training_mode
+from .bridge import training_mode
 from .sockets import CATEGORY, Anchor, Concept, Layers
 
 WEIGHT_CHOICES = ("all", "kv")
@@ -32,35 +32,28 @@ def parse_candidates(text: str) -> list[str]:
     return prompts
 
 
-def token_labels(clip, prompt: str) -> tuple[list[str], int]:
-    """The prompt's tokens as ComfyUI's tokenizer splits them, up to and including the first
-    end token; their count is how many positions the token plot labels."""
-    tokens = clip.tokenize(prompt)
-    window = tokens[next(iter(tokens))][0]
-    end = clip.tokenize("")
-    end_id = end[next(iter(end))][0][1][0]
-    ids = [int(t[0]) for t in window]
-    shown = next((i + 1 for i in range(1, len(ids)) if ids[i] == end_id), len(ids))
+TOKENIZERS = {"l": "clip_l", "g": "clip_g", "h": "clip_h", "t5xxl": "t5xxl"}  # stream → attribute
+
+
+def token_labels(clip, prompt: str, stream: str | None = None) -> tuple[list[str], int]:
+    """The prompt's tokens in `stream` (default: the first the CLIP tokenizes) as ComfyUI's
+    tokenizer splits them, up to and including the first end token; their count is how many
+    positions the token plot labels. Flux's context rows are its T5 tokens, hence `stream`."""
+    tokens = clip.tokenize(prompt, return_word_ids=True)
+    window = tokens[stream or next(iter(tokens))][0]
+    last_word = max((i for i, tok in enumerate(window) if tok[2] != 0), default=0)
+    shown = min(len(window), last_word + 2)       # the words and the end token after them
+    tokenizer = getattr(clip.tokenizer, TOKENIZERS.get(stream or "", ""), clip.tokenizer)
     try:
-        words = [w for _, w in clip.tokenizer.untokenize(window[:shown])]
+        words = [w for _, w in tokenizer.untokenize([tok[:2] for tok in window[:shown]])]
     except Exception:  # a tokenizer without untokenize: numbered positions still read
         words = [f"#{i}" for i in range(shown)]
-    return [str(w).replace("</w>", "") for w in words], shown
+    return [str(w).replace("</w>", "").replace("\u2581", "") for w in words], shown
 
 
 def anchor_conditioning(anchor, cc: ConceptConditioning) -> torch.Tensor | None:
     """The ANCHOR's conditioning, rebuilt on this concept's encoding (as Unlearn does)."""
     return None if anchor is None else rebase_anchor(cc, anchor).conditioning().detach()
-
-
-def require_cross_attention(model) -> None:
-    """The layer ranking reads UNet cross-attention; Flux/SD3 have joint attention instead."""
-    family = families.detect(model)
-    if family.kind != "unet":
-        raise AdvAnchorError(f"Concept Sensitivity ranks the cross-attention layers of UNets "
-                             f"(SD1.x, SD2.x, SDXL); ranking the blocks of {family.name} is not "
-                             "implemented yet: erase with a parameter preset in Unlearn (xattn, "
-                             "xattn-kv or text-stream)")
 
 
 class ConceptSensitivityNode(io.ComfyNode):
@@ -127,14 +120,13 @@ class ConceptSensitivityNode(io.ComfyNode):
         if weights not in WEIGHT_CHOICES:
             raise AdvAnchorError(f"weights {weights!r} is unknown: use 'all' or 'kv'")
         prompts = parse_candidates(candidate_prompts)
-        require_cross_attention(model)
         with training_mode():
             run = training.prepare(model, clip, concept, latent, sample_size)
             cc, encoder = run.cc, run.encoder
             probes = make_probes(run.denoiser, ProbeConfig(latents=probe_latents, seed=seed % 2**63),
                                  **run.latents)
             encoded = dict(zip(prompts, encoder.encode(prompts).split(1))) if prompts else {}
-            labels, shown = token_labels(clip, concept.prompt)
+            labels, shown = token_labels(clip, concept.prompt, encoder.segments[0][0])
             try:
                 positions = encoder.token_positions(concept.prompt, concept.text.strip())
             except AdvAnchorError:  # a prompt template without the concept: nothing to mark

@@ -29,6 +29,7 @@ import comfy.model_sampling
 from ...advanchor_core.errors import AdvAnchorError
 from ...advanchor_core.schedule import NoiseSchedule
 from . import families
+from .blocks import block_text_effects
 from .checkpointing import checkpointed_blocks
 from .inplace import grad_context
 
@@ -151,6 +152,7 @@ class ComfyDenoiser:
         self.switch = DeltaSwitch()
         self._functions: dict[str, WeightDelta] = {}
         self._adm_size: dict[tuple[int, int], Tensor] = {}
+        self._block_patches: dict = {}
 
     # --- loading ---------------------------------------------------------------------------
     def prepare(self) -> "ComfyDenoiser":
@@ -245,8 +247,25 @@ class ComfyDenoiser:
             kwargs["y"] = c[:, -1, :self.family.vector_width]
         if self.family.guidance:
             kwargs["guidance"] = torch.full((x.shape[0],), FLUX_GUIDANCE, device=x.device, dtype=x.dtype)
-        kwargs["transformer_options"] = {}
+        kwargs["transformer_options"] = {"patches_replace": {"dit": dict(self._block_patches)}} \
+            if self._block_patches else {}
         return kwargs
+
+    @contextlib.contextmanager
+    def block_patches(self, patches: dict) -> Iterator[None]:
+        """Within the block, calls run with these ComfyUI block-replace patches (`blocks.py`)."""
+        previous, self._block_patches = self._block_patches, patches
+        try:
+            yield
+        finally:
+            self._block_patches = previous
+
+    def text_block_effects(self, cond: Tensor, references, x_t: Tensor, t: Tensor):
+        """Transformers: what each dual-stream block reads from the text (`blocks.py`);
+        None for UNets, whose cross-attention layers the core measures itself."""
+        if self.family.kind == "unet":
+            return None
+        return block_text_effects(self, cond, references, x_t, t)
 
     def _checkpointing(self):
         if not self.checkpointing:

@@ -10,6 +10,7 @@ heads of 128 channels (a 3072-wide, ~2 GB transformer at one block each).
 """
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -265,7 +266,59 @@ def test_a_clip_of_another_family_is_refused_on_flux(n, errors, dit, tiny, conce
         run_node(n["unlearn"], model=dit["flux-dev"]["model"], clip=tiny["clip"], concept=concept, **FAST)
 
 
-def test_concept_sensitivity_on_flux_says_what_to_use_instead(n, errors, dit, concept):
-    with pytest.raises(errors.AdvAnchorError, match=r"ranking the blocks of Flux.1 dev .*preset"):
-        run_node(n["sens"], model=dit["flux-dev"]["model"], clip=dit["flux-dev"]["clip"],
-                 concept=concept, sample_size=64, probe_latents=1, top_k=1)
+@pytest.mark.parametrize("fam", ["flux-dev", "sd3"])
+def test_block_sensitivity_measures_what_each_block_reads_from_the_text(pack, bridge, dit, fam):
+    """Per dual-stream block, with its inputs held: the concept's own text moves nothing, another
+    prompt's text moves the block's image output."""
+    from advanchor_pack.advanchor_core.latents import Draw
+    from advanchor_pack.advanchor_core.sensitivity import layer_sensitivity
+
+    den = bridge.ComfyDenoiser(dit[fam]["model"]).prepare()
+    cond, other = bridge.text_encoder(den, dit[fam]["clip"]).encode(["Van Gogh painting", "a photo"]).split(1)
+    z0, noise, t = draw(dit[fam]["model"], 6, 2)
+    sens = layer_sensitivity(den, cond, {"self": cond, "other": other},
+                             Draw(den.schedule.q_sample(z0, t, noise), t), primary="other")
+    blocks = {"flux-dev": "double_blocks", "sd3": "joint_blocks"}[fam]
+    assert sens.layers == [f"{blocks}.0", f"{blocks}.1"]
+    assert all(row[0] < 1e-6 < row[1] for row in sens.relative)
+
+
+@pytest.mark.parametrize("fam", ["flux-dev", "sd3"])
+def test_concept_sensitivity_ranks_blocks_and_unlearn_trains_their_text_weights(n, dit, concept, fam):
+    from advanchor_pack.advanchor_core.presets import select_parameters
+
+    image, report, layers = run_node(n["sens"], model=dit[fam]["model"], clip=dit[fam]["clip"],
+                                     concept=concept, sample_size=64, probe_latents=1, top_k=1,
+                                     weights="kv")
+    top = json.loads(report)["selection"]["layers"]
+    assert image.shape[0] == 3 and len(top) == 1
+    kv = select_parameters(layers.parameters, "xattn-kv")
+    assert list(layers.parameters) == kv and all(p.startswith(top[0] + ".") for p in kv)
+    _, erasure, _ = run_node(n["unlearn"], model=dit[fam]["model"], clip=dit[fam]["clip"],
+                             concept=concept, layers=layers, **FAST)
+    assert set(erasure.tensors) == set(layers.parameters)
+
+
+def test_an_fp8_sd3_from_unet_loader_erases_as_its_fp32_twin(n, dit, concept, tmp_path):
+    """Load Diffusion Model's fp8_e4m3fn: the transformer trains through ComfyUI's cast of each
+    fp8 weight; the float32 erasure matches the one of an fp32 model holding the same values."""
+    import comfy.utils
+    import folder_paths
+    import nodes as comfy_nodes
+
+    with torch.inference_mode():
+        sd = {k: v.contiguous() for k, v in dit["sd3"]["model"].model.diffusion_model.state_dict().items()}
+    comfy.utils.save_torch_file(sd, str(tmp_path / "thin_sd3.safetensors"))
+    folder_paths.add_model_folder_path("diffusion_models", str(tmp_path))
+    with torch.inference_mode():
+        fp8 = comfy_nodes.UNETLoader().load_unet("thin_sd3.safetensors", "fp8_e4m3fn")[0]
+        twin = comfy_nodes.UNETLoader().load_unet("thin_sd3.safetensors", "default")[0]
+        for p in twin.model.diffusion_model.parameters():
+            p.copy_(p.to(torch.float8_e4m3fn).float())
+    assert next(fp8.model.diffusion_model.parameters()).dtype == torch.float8_e4m3fn
+    erasures = [run_node(n["unlearn"], model=m, clip=dit["sd3"]["clip"], concept=concept,
+                         parameters="xattn-kv", **FAST)[1].tensors for m in (fp8, twin)]
+    assert erasures[0].keys() == erasures[1].keys()
+    for k, v in erasures[0].items():
+        assert v.dtype == torch.float32 and v.abs().sum() > 0
+        assert torch.nn.functional.cosine_similarity(v.flatten(), erasures[1][k].flatten(), dim=0) > 0.99, k
