@@ -49,6 +49,7 @@ class SearchAnchorNode(io.ComfyNode):
             seed=seed)
         with training_mode():
             run = training.prepare(model, clip, concept, latent, sample_size)
+            config = training.fit_to_model(config, run.denoiser)
             state, _history = run_cancellable(lambda: search_anchor(
                 run.denoiser, run.cc, config, draws=draws, on_step=Progress(cls.hidden.unique_id),
                 should_cancel=should_cancel, **run.latents))

@@ -5,7 +5,7 @@ meanings and defaults (the reference hyper-parameters).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from comfy_api.latest import io
 
@@ -13,6 +13,7 @@ from ..advanchor_core.anchors import LOSSES, AnchorConfig
 from ..advanchor_core.concept import Concept, ConceptConditioning, encode_concept
 from ..advanchor_core.errors import AdvAnchorError
 from ..advanchor_core.latents import LatentConfig
+from ..advanchor_core.unlearn import UnlearnConfig
 from .bridge.denoiser import ComfyDenoiser
 from .bridge.latents import clean_latents, latent_shape
 from .bridge.text import ComfyTextEncoder, text_encoder
@@ -108,3 +109,12 @@ def prepare(model, clip, concept, latent, sample_size: int, checkpointing: bool 
     shape = tuple(latents.shape[1:]) if latents is not None else latent_shape(model, sample_size)
     denoiser.prepare()
     return Prepared(denoiser, encoder, cc, {"latents": latents, "latent_shape": shape})
+
+
+def fit_to_model(config: UnlearnConfig, denoiser: ComfyDenoiser) -> UnlearnConfig:
+    """`config` as this model samples: Flux.1 dev is guidance-distilled (its guidance input
+    carries the strength), so its training images are sampled without classifier-free
+    guidance, which it was never trained for."""
+    if denoiser.family.guidance and config.latents.source == "sampled":
+        return replace(config, latents=replace(config.latents, sample_guidance=1.0))
+    return config

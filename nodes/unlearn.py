@@ -137,6 +137,7 @@ class UnlearnNode(io.ComfyNode):
         with training_mode():
             run = training.prepare(model, clip, concept, latent, sample_size,
                                    checkpointing=gradient_checkpointing)
+            config = training.fit_to_model(config, run.denoiser)
             result = run_cancellable(lambda: unlearn(
                 run.denoiser, run.cc, config, anchor=anchor if method == "adversarial" else None,
                 on_step=Progress(cls.hidden.unique_id), should_cancel=should_cancel, **run.latents))

@@ -164,6 +164,18 @@ def test_erasure_moves_the_concept_more_than_the_superclass(bridge, dit, erased,
     assert move[0] > 1.5 * move[1] and move[0] > 1e-3
 
 
+@pytest.mark.parametrize("fam,guidance", [("flux-dev", 1.0), ("sd3", 7.5)])
+def test_training_images_sampled_from_a_flow_model(n, dit, concept, fam, guidance):
+    """The core's DDIM sampler over the flow schedule draws the training latents; the
+    guidance-distilled Flux dev samples them without classifier-free guidance."""
+    _, erasure, _ = run_node(n["unlearn"], model=dit[fam]["model"], clip=dit[fam]["clip"],
+                             concept=concept, **dict(FAST, latent_source="sampled", iterations=1),
+                             sample_count=1, sample_steps=3)
+    settings = json.loads(erasure.metadata["settings"])["config"]["latents"]
+    assert settings["source"] == "sampled" and settings["sample_guidance"] == guidance
+    assert all(torch.isfinite(v).all() and v.abs().sum() > 0 for v in erasure.tensors.values())
+
+
 def test_presets_mean_the_same_parts_in_flux_and_sd3(bridge, dit):
     from advanchor_pack.advanchor_core.presets import PRESETS, select_parameters
 
