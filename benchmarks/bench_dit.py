@@ -1,0 +1,147 @@
+"""One unlearning update of a Flux-sized and an SD3-sized transformer on a CUDA card.
+
+    python benchmarks/bench_dit.py            # CUDA: Flux.1 dev (12B) and SD3 medium (2B)
+    python benchmarks/bench_dit.py --reduced  # CPU: the tests' tiny layouts, checks the script only
+
+Why: Flux's transformer is 12B parameters — 24 GB in bf16, 12 GB in fp8 — so whether an erasure
+fits a 24 GB card is decided by the storage dtype, gradient checkpointing and autocast, and has
+to be measured at full size. Weights are random (ComfyUI's own model classes at the published
+widths, seeded on the device; no download), stored fp8_e4m3fn (Flux) or bf16 (SD3) and computed
+in bf16 through ComfyUI's manual cast, as Load Diffusion Model's weight_dtype menu loads them.
+One update is the loop's θ step through the product's bridge: ε over [concept, superclass]
+(batch 2, one 1024 px latent, 256 / 154 text rows) with δ (float32) on the `xattn` preset, MSE
+to stand-in targets, the backward pass, one Adam step; gradient checkpointing and bf16 autocast
+on. Seconds per update (after one warm-up update) and `torch.cuda.max_memory_allocated` are
+printed; a case that runs out of memory prints so. No figures are recorded in RESULTS until a
+GPU has run it.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+MIB = 2 ** 20
+FLUX_DEV = dict(image_model="flux", guidance_embed=True, in_channels=16, out_channels=16,
+                vec_in_dim=768, context_in_dim=4096, hidden_size=3072, mlp_ratio=4.0,
+                num_heads=24, depth=19, depth_single_blocks=38, axes_dim=[16, 56, 56],
+                theta=10000, patch_size=2, qkv_bias=True)
+SD3_MEDIUM = dict(in_channels=16, out_channels=16, pos_embed_scaling_factor=None, patch_size=2,
+                  depth=24, adm_in_channels=2048, num_patches=36864, pos_embed_max_size=192,
+                  context_embedder_config={"target": "torch.nn.Linear",
+                                           "params": {"in_features": 4096, "out_features": 1536}})
+TEXT_ROWS = {"flux": 256, "sd3": 154}
+STORED = {"flux": torch.float8_e4m3fn, "sd3": torch.bfloat16}
+
+
+def bootstrap(gpu: bool) -> None:
+    """ComfyUI in this process (on the CPU unless `gpu`) and the pack, as ComfyUI loads it."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from comfy_support import runtime
+
+    runtime.bootstrap(cpu=not gpu)
+    runtime.load_pack()
+
+
+def config(family: str, reduced: bool):
+    """The `comfy.supported_models` config of the family at full (or the tests' tiny) size."""
+    import dataclasses
+
+    import comfy.ldm.flux.model
+    import comfy.supported_models as sm
+    from comfy_support import tiny_dit
+
+    if reduced:
+        return tiny_dit.flux_config() if family == "flux" else tiny_dit.sd3_config()
+    if family == "sd3":
+        return sm.SD3(dict(SD3_MEDIUM))
+    unet = dict(FLUX_DEV)
+    if "txt_ids_dims" in {f.name for f in dataclasses.fields(comfy.ldm.flux.model.FluxParams)}:
+        unet["txt_ids_dims"] = []
+    return sm.Flux(unet)
+
+
+@torch.inference_mode()
+def build(family: str, reduced: bool):
+    """A ModelPatcher made on the device in the stored dtype, computed in bf16 (manual cast),
+    with seeded random weights (fan-in scaled), as a loader makes one."""
+    import comfy.model_management as mm
+    import comfy.model_patcher
+
+    cfg, device = config(family, reduced), mm.get_torch_device()
+    cfg.set_inference_dtype(STORED[family], torch.bfloat16)
+    base = cfg.get_model({}, device=device)
+    g = torch.Generator(device).manual_seed(0)
+    for p in base.diffusion_model.parameters():
+        scale = 1.0 / max(1, p[0].numel()) ** 0.5 if p.dim() >= 2 else 0.02
+        p.copy_(torch.randn(p.shape, generator=g, device=device, dtype=torch.bfloat16) * scale)
+    base.eval()
+    return comfy.model_patcher.ModelPatcher(base, load_device=device, offload_device=device)
+
+
+def update(den, opt, delta, x_t, t, conds, targets) -> float:
+    """One θ step: ε over [concept, superclass] with δ, MSE (λ = 10 on the superclass), Adam."""
+    from advanchor_pack.advanchor_core.denoiser import with_autocast
+    from advanchor_pack.nodes.bridge import training_mode
+
+    with training_mode():
+        out = with_autocast(den, "bf16")(x_t, t, conds, delta)
+        loss = torch.nn.functional.mse_loss(out[0], targets[0]) + \
+            10 * torch.nn.functional.mse_loss(out[1], targets[1])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return loss.item()
+
+
+def run(family: str, reduced: bool) -> str:
+    from advanchor_pack.advanchor_core.presets import select_parameters
+    from advanchor_pack.nodes.bridge.denoiser import ComfyDenoiser
+
+    den = ComfyDenoiser(build(family, reduced), checkpointing=True).prepare()
+    names = select_parameters(den.named_weights(), "xattn")
+    device, latent = den.device, 16 if reduced else 128
+    g = torch.Generator().manual_seed(1)
+    rows = 4 if reduced else TEXT_ROWS[family]
+    conds = torch.randn((2, rows + 1, den.family.context_dim), generator=g)
+    x_t = torch.randn((1, 16, latent, latent), generator=g).repeat(2, 1, 1, 1)
+    targets = torch.randn((2, 16, latent, latent), generator=g).to(device)
+    t = torch.full((2,), den.schedule.num_timesteps // 2)
+    with torch.inference_mode(False):
+        delta = {n: torch.zeros_like(den.named_weights()[n], dtype=torch.float32, requires_grad=True)
+                 for n in names}
+        opt = torch.optim.Adam(delta.values(), lr=1e-5)
+    try:
+        update(den, opt, delta, x_t, t, conds, targets)   # warm-up
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
+        start = time.perf_counter()
+        update(den, opt, delta, x_t, t, conds, targets)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    except torch.OutOfMemoryError:
+        return f"{family}: out of memory"
+    seconds = time.perf_counter() - start
+    params = sum(p.numel() for p in den.unet.parameters())
+    peak = f"{torch.cuda.max_memory_allocated(device) / MIB:,.0f} MiB" if device.type == "cuda" else "n/a (CPU)"
+    return (f"{family}: {params / 1e9:.2f}B parameters stored {str(STORED[family]).split('.')[-1]}, "
+            f"{len(names)} trained tensors, {seconds:.2f} s/update, max allocated {peak}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--reduced", action="store_true", help="tiny layouts: check the script")
+    parser.add_argument("--family", choices=("flux", "sd3"), action="append")
+    args = parser.parse_args()
+    bootstrap(gpu=not args.reduced)
+    for family in args.family or ("flux", "sd3"):
+        print(run(family, args.reduced), flush=True)
+
+
+if __name__ == "__main__":
+    main()
