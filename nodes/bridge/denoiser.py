@@ -1,4 +1,5 @@
-"""MODEL → the core's `Denoiser`: ε through ComfyUI's own weight path, the erasure δ in float32.
+"""MODEL → the core's `Denoiser`: ε through ComfyUI's own weight path, the erasure δ in float32,
+for UNets (ε or v) and rectified-flow transformers (Flux, SD3).
 
 Why ComfyUI's weight path: ComfyUI forms every layer's weight inside `comfy.ops` — the stored
 weight (fp32, fp16, bf16, fp8 or quantized) cast to the compute dtype, then the patcher's weight
@@ -130,8 +131,9 @@ class ComfyDenoiser:
     (1 − σ)·x0 + σ·ε at ComfyUI's σ of that step, and ComfyUI's timestep for σ
     (`model_sampling.timestep`); their velocity is turned into ε by the core's schedule.
 
-    `checkpointing` recomputes each UNet block's activations in the backward pass instead of
-    keeping them (torch.utils.checkpoint), trading ~30% more compute for much less memory.
+    `checkpointing` recomputes each UNet or transformer block's activations in the backward
+    pass instead of keeping them (torch.utils.checkpoint), trading ~30% more compute for much
+    less memory.
     """
 
     def __init__(self, patcher, checkpointing: bool = False):
