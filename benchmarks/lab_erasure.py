@@ -1,17 +1,19 @@
 """Adversarial anchors vs fixed anchors vs ESD on the lab model, at matched budgets.
 
-    python benchmarks/lab_erasure.py                  # 3 concepts × 5 methods × 2 seeds
+    python benchmarks/lab_erasure.py                  # 6 concepts × 5 methods × 2 seeds
     python benchmarks/lab_erasure.py --search         # + the adversarial-anchor variant search
     python benchmarks/lab_erasure.py --concepts red --seeds 0 --methods adv2 fixed-superclass
 
-For each concept (a colour, a shape, a texture) and seed it measures the original model once,
-then every method: residual concept rate against the chance floor, preservation (relative
-accuracy on all other prompts), leakage (trained synonyms and held-out phrasings), valid
-samples, wall time and denoiser passes per update. It rewrites only its own section of
-`benchmarks/RESULTS.md` (between the lab_erasure markers) and writes an image grid.
+For each concept (colours, shapes, textures) and seed it measures the original model once, then
+every method: residual concept rate against the chance floor (≥ 150 target samples a cell),
+preservation (relative accuracy on all other prompts), leakage (trained synonyms and held-out
+phrasings), valid samples, wall time and denoiser passes per update. The concepts the lab's
+settings were looked at on (red, circle, stripes) and the ones no tuning touched (yellow,
+square, dots) are reported apart. It rewrites only its own section of `benchmarks/RESULTS.md`
+(between the lab_erasure markers) and writes an image grid.
 
-The targets (issue 3): residual at the chance floor, preservation ≥ 95%, leakage ≤ 10%,
-≥ 95% valid, on every seed, at ≤ 2× the fixed anchor's time.
+The decision plane (issue 10): residual ≤ floor + 5 points, invalid target samples ≤ 5%,
+preservation ≥ 95%, on every seed.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from advanchor_core.anchors import AnchorConfig  # noqa: E402
-from advanchor_core.lab.erase import MANIFOLD_METHODS, METHODS, erase  # noqa: E402
+from advanchor_core.lab.erase import ALL_METHODS, METHODS, SEQUENTIAL, erase  # noqa: E402
 from advanchor_core.lab.figures import image_grid  # noqa: E402
 from advanchor_core.lab.metrics import Comparison, EvalPlan, LabConcept, chance_floor, evaluate  # noqa: E402
 from advanchor_core.lab.world import load_world  # noqa: E402
@@ -37,12 +39,15 @@ from advanchor_core.unlearn import UnlearnConfig  # noqa: E402
 from benchmarks.results_md import write_section  # noqa: E402
 
 GRID = ROOT / "benchmarks" / "lab_erasure_grid.png"
-FLOOR_SLACK = 0.07  # one sampling-error width at 36 samples a cell
+FLOOR_SLACK = 0.05  # the plane's slack; about one sampling-error width at 150 samples a cell
+TUNED = ("red", "circle", "stripes")     # the lab's settings were looked at on these
+TARGET_SAMPLES = 150
 
 
 @dataclass
 class Row:
     concept: str
+    split: str
     method: str
     seed: int
     residual: float
@@ -57,12 +62,9 @@ class Row:
     seconds: float
     passes: float
 
-    def meets(self, fixed_seconds: float | None) -> dict[str, bool]:
-        return {"floor": self.residual <= self.floor + FLOOR_SLACK,
-                "preserve": self.preservation >= 0.95,
-                "leak": (self.trained_leak if self.trained_leak is not None else 0.0) <= 0.10,
-                "valid": self.valid >= 0.95,
-                "time": fixed_seconds is None or self.seconds <= 2 * fixed_seconds}
+    def meets(self) -> dict[str, bool]:
+        return {"floor": self.residual <= self.floor + FLOOR_SLACK, "valid": self.invalid <= 0.05,
+                "preserve": self.preservation >= 0.95}
 
 
 def _adv(loss: str, **anchor) -> UnlearnConfig:
@@ -95,12 +97,16 @@ def variants() -> dict[str, tuple[str, UnlearnConfig, bool]]:
     }
 
 
-def manifold_variants() -> dict[str, tuple[str, UnlearnConfig, bool]]:
-    """The on-manifold anchor methods with the sequential schedule (δ searched over every draw
-    first, then θ towards the fixed anchor). Only with --variants naming them, so a plain
-    --search runs what it always ran."""
-    return {f"{m} sequential": (m, replace(cfg, schedule="sequential"), False)
-            for m, cfg in MANIFOLD_METHODS.items()}
+def labelled_methods() -> dict[str, tuple[str, UnlearnConfig | None, bool]]:
+    """What --methods takes: every lab method, the on-manifold ones with the sequential schedule
+    (δ searched over every draw first, then θ towards the fixed anchor), and the anchor budget
+    of the keep anchor (δ steps per draw)."""
+    out: dict[str, tuple[str, UnlearnConfig | None, bool]] = {m: (m, None, False) for m in ALL_METHODS}
+    keep = SEQUENTIAL["adv-keep sequential"]
+    out |= {f"adv-keep sequential, {k} δ steps":
+            ("adv-keep sequential", replace(keep, anchor=replace(keep.anchor, steps=k)), False)
+            for k in (1, 3, 20)}
+    return out
 
 
 def measure(world, concept: LabConcept, seed: int, label: str, method: str,
@@ -111,7 +117,8 @@ def measure(world, concept: LabConcept, seed: int, label: str, method: str,
     cmp = Comparison(base, after, floor, run.seconds)
     trained = [v for k, v in after.leakage.items() if k in concept.synonym_prompts()]
     held = [v for k, v in after.leakage.items() if k not in concept.synonym_prompts()]
-    row = Row(concept.word, label, seed, after.residual, floor, after.invalid, cmp.preservation,
+    split = "tuned" if concept.word in TUNED else "never tuned"
+    row = Row(concept.word, split, label, seed, after.residual, floor, after.invalid, cmp.preservation,
               cmp.worst_other[1], cmp.drift, max(trained) if trained else None,
               max(held) if held else None, after.valid, run.seconds, run.result.passes_per_update)
     return row, run.delta
@@ -121,20 +128,15 @@ def pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.0f}%"
 
 
-def aggregate(rows: list[Row], reference: list[Row] = ()) -> list[str]:
-    """One line per (concept, method): per-seed values joined by '/'.
-
-    The time target compares with the fixed-superclass rows of `rows` and `reference`.
-    """
+def aggregate(rows: list[Row]) -> list[str]:
+    """One line per (concept, method): per-seed values joined by '/'."""
     lines = ["| concept | method | residual (floor) | invalid | preservation | worst other | "
-             "drift | leak: trained synonyms | leak: held-out | valid | time s | passes/upd | targets met |",
+             "drift | leak: trained synonyms | leak: held-out | valid | time s | passes/upd | plane |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     keys = list(dict.fromkeys((r.concept, r.method) for r in rows))
     for concept, method in keys:
         rs = [r for r in rows if (r.concept, r.method) == (concept, method)]
-        fixed = {r.seed: r.seconds for r in [*reference, *rows]
-                 if r.concept == concept and r.method == "fixed-superclass"}
-        met = [r.meets(fixed.get(r.seed)) for r in rs]
+        met = [r.meets() for r in rs]
         ok = [k for k in met[0] if all(m[k] for m in met)]
         j = lambda f: " / ".join(f(r) for r in rs)  # noqa: E731
         lines.append(
@@ -143,33 +145,31 @@ def aggregate(rows: list[Row], reference: list[Row] = ()) -> list[str]:
             f"{j(lambda r: pct(r.worst_other))} | {j(lambda r: f'{r.drift:.3f}')} | "
             f"{j(lambda r: pct(r.trained_leak))} | {j(lambda r: pct(r.heldout_leak))} | "
             f"{j(lambda r: pct(r.valid))} | {j(lambda r: f'{r.seconds:.0f}')} | "
-            f"{rs[0].passes:.1f} | {'all' if len(ok) == 5 else ', '.join(ok) or 'none'} |")
+            f"{rs[0].passes:.1f} | {'all' if len(ok) == 3 else ', '.join(ok) or 'none'} |")
     return lines
 
 
-def summary(rows: list[Row], reference: list[Row]) -> list[str]:
-    """Per concept: which methods meet every target on every seed, else which meet the most."""
+def verdict(rows: list[Row]) -> list[str]:
+    """Per split: the methods on the plane for every concept and seed of the split."""
     out = []
-    for concept in dict.fromkeys(r.concept for r in rows):
-        fixed = {r.seed: r.seconds for r in reference if r.concept == concept
-                 and r.method == "fixed-superclass"}
-        score: dict[str, int] = {}
-        for method in dict.fromkeys(r.method for r in rows if r.concept == concept):
-            met = [r.meets(fixed.get(r.seed)) for r in rows if (r.concept, r.method) == (concept, method)]
-            score[method] = sum(all(m[k] for m in met) for k in met[0])
-        best = max(score.values())
-        winners = [m for m, v in score.items() if v == best]
-        verdict = "all five targets" if best == 5 else f"{best} of 5 targets"
-        out.append(f"- **{concept}**: {verdict} met on every seed by {', '.join(winners)}.")
+    for split in dict.fromkeys(r.split for r in rows):
+        rs = [r for r in rows if r.split == split]
+        on = [m for m in dict.fromkeys(r.method for r in rs)
+              if all(all(r.meets().values()) for r in rs if r.method == m)]
+        concepts = ", ".join(dict.fromkeys(r.concept for r in rs))
+        out.append(f"- **{split}** ({concepts}): on the plane for every concept and seed: "
+                   f"{', '.join(on) or 'no method'}.")
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--concepts", nargs="+", default=["red", "circle", "stripes"])
+    parser.add_argument("--concepts", nargs="+", default=[*TUNED, "yellow", "square", "dots"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    parser.add_argument("--methods", nargs="*", default=list(METHODS),
-                        help=f"default: {' '.join(METHODS)}; also {' '.join(MANIFOLD_METHODS)}")
+    parser.add_argument("--methods", nargs="*",
+                        default=["fixed-superclass", "esd", "adv2", "adv-keep sequential",
+                                 "adv-map sequential"],
+                        help=f"labels among: {', '.join(labelled_methods())}")
     parser.add_argument("--search", action="store_true", help="also try adversarial variants")
     parser.add_argument("--search-concepts", nargs="+", default=["red"])
     parser.add_argument("--variants", nargs="+", metavar="TEXT",
@@ -178,7 +178,7 @@ def main() -> None:
                         help="the RESULTS.md section to write (another name keeps the main table)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-write", action="store_true", help="print only")
-    parser.add_argument("--json", type=Path, help="also dump every row here")
+    parser.add_argument("--json", type=Path, help="also dump every row here (rewritten after each)")
     parser.add_argument("--rows-from", nargs="+", type=Path,
                         help="render RESULTS.md from earlier --json dumps instead of running")
     args = parser.parse_args()
@@ -189,54 +189,57 @@ def main() -> None:
         main_rows = [Row(**{k: v for k, v in r.items() if k != "search"}) for r in dumped if not r.get("search")]
         found = [Row(**{k: v for k, v in r.items() if k != "search"}) for r in dumped if r.get("search")]
         seeds = sorted({r.seed for r in main_rows + found})
-        body = report(main_rows, found, seeds, bool(found), sum(r.get("total_s", 0) for r in dumped[:1]))
+        body = report(main_rows, found, seeds, sum(r.seconds for r in main_rows + found))
         print(body)
         if not args.no_write:
             write_section(args.section, body)
         return
+    known = labelled_methods()
+    unknown = [m for m in args.methods if m not in known]
+    if unknown:
+        raise SystemExit(f"unknown method label(s) {unknown}: choose among {list(known)}")
     world = load_world()
     rows: list[Row] = []
     search_rows: list[Row] = []
     grid_rows = []
-    jobs = [(c, m, m, None, False) for c in args.concepts for m in args.methods]
+    jobs = [(c, label, *known[label], False) for c in args.concepts for label in args.methods]
     if args.search:
-        jobs += [(c, label, m, cfg, retain) for c in args.search_concepts
-                 for label, (m, cfg, retain) in {**variants(),
-                                                 **(manifold_variants() if args.variants else {})}.items()
+        jobs += [(c, label, m, cfg, retain, True) for c in args.search_concepts
+                 for label, (m, cfg, retain) in variants().items()
                  if not args.variants or any(v in label for v in args.variants)]
     for concept_name in dict.fromkeys(j[0] for j in jobs):
         concept = LabConcept.parse(concept_name)
-        plan = EvalPlan(concept, n_target=4, n_preserve=1, n_leak=4)
+        plan = EvalPlan.sized(concept, TARGET_SAMPLES)
         for seed in args.seeds:
             base = evaluate(world, plan, seed)
             floor = chance_floor(world, concept, plan.n_target, seed)
             if seed == args.seeds[0]:
-                grid_rows.append((f"'{concept.word}' original", base.images["target"][::4][:9]))
-            for c, label, method, cfg, retain in jobs:
+                grid_rows.append((f"'{concept.word}' original", base.images["target"][::plan.n_target][:9]))
+            for c, label, method, cfg, retain, searched in jobs:
                 if c != concept_name:
                     continue
                 row, delta = measure(world, concept, seed, label, method, cfg, retain, base, floor, plan)
-                (rows if cfg is None and not retain else search_rows).append(row)
+                (search_rows if searched else rows).append(row)
                 print(json.dumps(row.__dict__), flush=True)
-                if seed == args.seeds[0] and cfg is None:
-                    imgs = world.sample(plan.groups["target"][::4][:9], seed=seed, delta=delta)
+                if args.json:
+                    dump = [{**r.__dict__, "search": False} for r in rows]
+                    dump += [{**r.__dict__, "search": True} for r in search_rows]
+                    args.json.write_text(json.dumps(dump, indent=1))
+                if seed == args.seeds[0] and not searched:
+                    imgs = world.sample(plan.groups["target"][::plan.n_target][:9], seed=seed, delta=delta)
                     grid_rows.append((f"{label}", imgs))
     main_table = args.section == "lab_erasure"
-    body = report(rows, search_rows, args.seeds, args.search, time.perf_counter() - start,
+    body = report(rows, search_rows, args.seeds, time.perf_counter() - start,
                   **({} if main_table else {"title": f"Lab erasure, extra variants ({args.section})",
                                             "grid": False}))
     print(body)
-    if args.json:
-        dump = [{**r.__dict__, "search": False} for r in rows]
-        dump += [{**r.__dict__, "search": True} for r in search_rows]
-        args.json.write_text(json.dumps(dump, indent=1))
     if not args.no_write:
         write_section(args.section, body)
-    if grid_rows and not args.no_write and args.section == "lab_erasure":
+    if grid_rows and not args.no_write and main_table:
         image_grid(grid_rows, GRID, title="target prompts, same seeds: original, then each method")
 
 
-def report(rows: list[Row], search_rows: list[Row], seeds, search: bool, seconds: float,
+def report(rows: list[Row], search_rows: list[Row], seeds, seconds: float,
            title: str = "Lab erasure: adversarial vs fixed anchors vs ESD", grid: bool = True) -> str:
     command = " ".join(["python benchmarks/lab_erasure.py", *sys.argv[1:]])
     lines = [
@@ -244,22 +247,27 @@ def report(rows: list[Row], search_rows: list[Row], seeds, search: bool, seconds
         "",
         f"`{command}` — "
         f"{platform.machine()} CPU, torch {torch.__version__}; "
-        f"seeds {', '.join(map(str, seeds))} (values per seed joined by ' / ').",
+        f"seeds {', '.join(map(str, seeds))} (values per seed joined by ' / '); {seconds / 60:.0f} min.",
         "",
         "Every method: the same updates, batch, lr and cross-attention parameters "
         "(`advanchor_core/lab/erase.py`). *residual*: share of target-prompt samples still "
-        "showing the concept (36 samples a cell for a colour, 60 for a shape or texture: ±7 points); *floor*: how often the original draws it "
-        "from the superclass prompt; *preservation*: accuracy on every prompt not naming the "
-        "concept, relative to the original at the same seeds; *worst other*: the least accurate "
-        "other concept value; *leak*: worst concept rate over trained synonyms / held-out "
-        "phrasings (– where the concept has no trained synonym); *targets met*: floor (≤ floor + 7 pts, below counts), preserve (≥ 95%), leak (trained "
-        "synonyms ≤ 10%), valid (≥ 95%), time (≤ 2× fixed-superclass) on every seed.",
+        "showing the concept (≥ 150 samples a cell: ±4 points); *floor*: how often the original "
+        "draws it from the superclass prompt; *preservation*: accuracy on every prompt not naming "
+        "the concept (4 samples a prompt: 144 for a colour, 120 for a shape or texture), relative "
+        "to the original at the same seeds; *worst other*: the least accurate other concept value; "
+        "*leak*: worst concept rate over trained synonyms / held-out phrasings (– where the concept "
+        "has no trained synonym); *valid*: all samples of the evaluation; *plane*: residual ≤ floor "
+        "+ 5 points (below counts), invalid target samples ≤ 5%, preservation ≥ 95%, on every seed. "
+        "*sequential*: δ searched over every draw first, then the weights towards the fixed anchor.",
         "",
-        *aggregate(rows),
     ]
-    lines += ["", *summary(rows + search_rows, rows)]
+    for split in ("tuned", "never tuned"):
+        rs = [r for r in rows if r.split == split]
+        if rs:
+            lines += [f"### {split} concepts", "", *aggregate(rs), ""]
+    lines += verdict(rows)
     if search_rows:
-        lines += ["", "### Variant search", "", *aggregate(search_rows, rows)]
+        lines += ["", "### Variant search", "", *aggregate(search_rows)]
     if grid:
         lines += ["", f"![before/after grid]({GRID.name})", ""]
     return "\n".join(lines)

@@ -5,7 +5,7 @@
 
 Every method runs the first lab's matched budget (`advanchor_core/lab/erase.py`) on the style
 world's model. For each style and seed the original is measured once (150 target samples on the
-trained phrasings, 80 on held-out ones, 230 preserve samples: the other seven styles, every
+trained phrasings, 50 on held-out ones, 138 preserve samples: the other seven styles, every
 attribute prompt, the bare prompt), then each method. The tuning styles (zorbic, quold) and the
 styles no tuning touched (fennic, taglo, brisp) are reported apart. It rewrites only its own
 section of `benchmarks/RESULTS.md`.
@@ -28,7 +28,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from advanchor_core.lab.erase import MANIFOLD_METHODS, METHODS, erase  # noqa: E402
+from advanchor_core.lab.erase import ALL_METHODS, SEQUENTIAL, erase  # noqa: E402
 from advanchor_core.lab.styles import data  # noqa: E402
 from advanchor_core.lab.styles.metrics import (StyleComparison, StyleConcept, StylePlan,  # noqa: E402
                                                evaluate_style)
@@ -41,23 +41,19 @@ SLACK = 0.05
 
 def methods() -> dict[str, tuple[str, UnlearnConfig | None, str]]:
     """label → (the lab method, a config overriding its settings, the superclass)."""
-    sequential = {f"{m} sequential": (m, replace(cfg, schedule="sequential"), "bare")
-                  for m, cfg in MANIFOLD_METHODS.items()}
-    return {
-        "fixed-superclass": ("fixed-superclass", None, "bare"),
-        "fixed-generic": ("fixed-superclass", None, "generic"),
-        "esd": ("esd", None, "bare"),
-        "adv2": ("adv2", None, "bare"),
-        **{m: (m, None, "bare") for m in MANIFOLD_METHODS},
-        **sequential,
-    }
+    return {**{m: (m, None, "bare") for m in ALL_METHODS if m != "fixed-empty"},
+            "fixed-generic": ("fixed-superclass", None, "generic")}
 
 
-def budget_variants() -> dict[str, tuple[str, UnlearnConfig | None, str]]:
-    """The anchor budget: δ steps per update (warm-started) for the keep anchor."""
-    base = MANIFOLD_METHODS["adv-keep"]
-    return {f"adv-keep {k} δ steps": ("adv-keep", replace(base, anchor=replace(base.anchor, steps=k)), "bare")
-            for k in (1, 3, 20)}
+def variants() -> dict[str, tuple[str, UnlearnConfig | None, str]]:
+    """The sequential keep anchor with another margin, and its budget (δ steps per draw)."""
+    keep = SEQUENTIAL["adv-keep sequential"]
+    out = {f"adv-keep sequential, margin {m}":
+           ("adv-keep sequential", replace(keep, anchor=replace(keep.anchor, margin=m)), "bare")
+           for m in (0.1, 0.2)}
+    return out | {f"adv-keep sequential, {k} δ steps":
+                  ("adv-keep sequential", replace(keep, anchor=replace(keep.anchor, steps=k)), "bare")
+                  for k in (1, 3, 20)}
 
 
 @dataclass
@@ -152,9 +148,9 @@ def report(rows: list[Row], seconds: float) -> str:
         "drawn; *floor*: the original's rate for the bare prompt at the same contents and seeds; "
         "*whole style*: samples still drawing the complete look; *content kept*: shape, colour and "
         "background right; *preservation*: accuracy on every prompt not naming the style (other "
-        "styles, attribute prompts, bare prompt: 230 samples), relative to the original; *worst "
+        "styles, attribute prompts, bare prompt: 138 samples), relative to the original; *worst "
         "neighbour*: the least kept style sharing an attribute; *held-out phrasings*: attribute "
-        "residual on phrasings no caption used (80 samples). *plane*: residual ≤ floor + 5 points, "
+        "residual on phrasings no caption used (50 samples). *plane*: residual ≤ floor + 5 points, "
         "invalid ≤ 5%, preservation ≥ 95%, on every seed. *fixed-generic* anchors on \"a shape in some "
         "style\"; every other method on the bare \"a shape\".",
         "",
@@ -170,9 +166,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--styles", nargs="+", default=[*data.TUNING_STYLES, *data.HELDOUT_STYLES])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    parser.add_argument("--methods", nargs="+", default=["fixed-superclass", "fixed-generic", "esd",
-                                                         "adv2", "adv-keep sequential"],
-                        help=f"labels among: {', '.join([*methods(), *budget_variants()])}")
+    parser.add_argument("--methods", nargs="+", default=["adv-keep sequential", "fixed-superclass",
+                                                         "esd", "adv2"],
+                        help=f"labels among: {', '.join([*methods(), *variants()])}")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--section", default="lab_styles_erasure")
     parser.add_argument("--no-write", action="store_true", help="print only")
@@ -184,7 +180,7 @@ def main() -> None:
     if args.rows_from:
         rows = [Row(**r) for path in args.rows_from for r in json.loads(path.read_text())]
     else:
-        specs = {**methods(), **budget_variants()}
+        specs = {**methods(), **variants()}
         unknown = [m for m in args.methods if m not in specs]
         if unknown:
             raise SystemExit(f"unknown method label(s) {unknown}: choose among {list(specs)}")

@@ -64,6 +64,12 @@ MANIFOLD_METHODS: dict[str, UnlearnConfig] = {
                        anchor=AnchorConfig(loss="keep", steps=1, lr=0.02, bound=1.0, start="map",
                                            min_closeness=0.2)),
 }
+# The on-manifold methods with the sequential schedule: δ searched over every training draw
+# first (5 steps each for adv-keep), then every θ step towards the anchor, fixed.
+SEQUENTIAL: dict[str, UnlearnConfig] = {f"{m} sequential": replace(cfg, schedule="sequential")
+                                        for m, cfg in MANIFOLD_METHODS.items()}
+ALL_METHODS: dict[str, UnlearnConfig] = {**METHODS, **MANIFOLD_METHODS, **SEQUENTIAL}
+DEFAULT_METHOD = "adv-keep sequential"  # what measured best (benchmarks/RESULTS.md)
 LATENT_SAMPLES = 16
 
 
@@ -92,8 +98,10 @@ def training_latents(world: World, concept: LabTarget, n: int, seed: int) -> Ten
 def erase(world: World, concept: LabTarget, method: str = "adv2", seed: int = 0,
           config: UnlearnConfig | None = None, retain: bool = False,
           on_step: Callable[[StepReport], None] | None = None) -> LabErasure:
-    """Erase a lab concept; `config` overrides the method's tuned settings."""
-    cfg = replace(config or {**METHODS, **MANIFOLD_METHODS}[method], seed=seed)
+    """Erase a lab concept with a method of `ALL_METHODS` (its settings, or `config`'s)."""
+    if method not in ALL_METHODS:
+        raise ValueError(f"unknown lab method {method!r}: choose one of {list(ALL_METHODS)}")
+    cfg = replace(config or ALL_METHODS[method], seed=seed)
     core = concept.core_concept(retain=retain)
     if method == "fixed-empty":
         core = replace(core, anchor_prompt="")

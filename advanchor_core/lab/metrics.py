@@ -154,6 +154,13 @@ class EvalPlan:
     n_preserve: int = 2
     n_leak: int = 4
 
+    @classmethod
+    def sized(cls, concept: LabConcept, target_samples: int = 150) -> "EvalPlan":
+        """At least `target_samples` target samples (17 a prompt for a colour's 9 prompts, 10 for
+        a shape's or texture's 15: ±4 points), 4 per preserve prompt, 8 per leakage phrasing."""
+        n = -(-target_samples // len(concept.target_prompts()))
+        return cls(concept, n_target=n, n_preserve=4, n_leak=8)
+
     @cached_property
     def groups(self) -> dict[str, list[str]]:
         c = self.concept

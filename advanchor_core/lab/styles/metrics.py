@@ -82,10 +82,16 @@ class StylePlan:
 
     concept: StyleConcept
     n_target: int = 75      # per trained phrasing (two): 150 target samples
-    n_heldout: int = 40     # per held-out phrasing (two)
-    n_other: int = 20       # per other style (in-style phrasing)
-    n_attribute: int = 10   # per attribute prompt
-    n_bare: int = 30
+    n_heldout: int = 25     # per held-out phrasing (two)
+    n_other: int = 12       # per other style (in-style phrasing): 84
+    n_attribute: int = 6    # per attribute prompt: 36
+    n_bare: int = 18
+
+    @classmethod
+    def sized(cls, concept: StyleConcept, target_samples: int = 150) -> "StylePlan":
+        """`target_samples` on the trained phrasings, every other group scaled alike."""
+        scale = target_samples / 150
+        return cls(concept, *(max(1, round(n * scale)) for n in (75, 25, 12, 6, 18)))
 
     @cached_property
     def groups(self) -> dict[str, list[Request]]:
