@@ -68,7 +68,7 @@ class AttackConfig:
     steps: int = 40
     lr: float = 0.01
     space: str = "auto"
-    placeholder: str = "x"
+    placeholder: str = "*"
     init_scale: float = 0.1
     eval_draws: int = 4
     latents: LatentConfig = LatentConfig()
@@ -120,14 +120,14 @@ def resolve_space(encoder: TextEncoder, space: str) -> str:
 
 def init_prefix(encoder: TextEncoder, prompt: str, config: AttackConfig, space: str,
                 generator: torch.Generator, like: Tensor) -> tuple[AnchorState, str]:
-    """P₀ on the placeholder tokens of "x x x x x <prompt>" (the placeholder's rows + noise);
+    """P₀ on the placeholder tokens of "* * * * * <prompt>" (the placeholder's rows + noise);
     the conditioning it makes is on `like`'s device and dtype."""
     phrase = " ".join([config.placeholder.strip()] * config.tokens)
     text = f"{phrase} {prompt}"
     positions = encoder.token_positions(text, phrase)
     if len(positions) != config.tokens:
         raise AdvAnchorError(f"the placeholder {config.placeholder!r} is not one token for this "
-                             "text encoder: choose a short common word such as 'x'")
+                             "text encoder: choose a one-token word or symbol such as '*'")
     encode = None
     if space == "input":
         soft = soft_prompt_encoder(encoder)

@@ -8,6 +8,7 @@ the encoded prompt (the attack's "conditioning" space; see the core module for w
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from comfy_api.latest import io
 
@@ -44,6 +45,14 @@ def two_models(erased_model, original_model) -> tuple[ComfyDenoiser, ComfyDenois
                              f"({original.family.name}) are not the same architecture: connect "
                              "the model the erasure was made from as original_model")
     return erased, original
+
+
+def fit_to_model(config: AttackConfig, original: ComfyDenoiser) -> AttackConfig:
+    """Guidance-distilled models (Flux.1 dev) sample their training images without
+    classifier-free guidance, as Unlearn does (`training.fit_to_model`)."""
+    if getattr(original.family, "guidance", False) and config.latents.source == "sampled":
+        return replace(config, latents=replace(config.latents, sample_guidance=1.0))
+    return config
 
 
 class AttackErasureNode(io.ComfyNode):
@@ -91,6 +100,7 @@ class AttackErasureNode(io.ComfyNode):
             latents=training.latent_config(latent, latent_source, sample_count, sample_steps))
         with training_mode():
             erased, original = two_models(erased_model, original_model)
+            config = fit_to_model(config, original)
             encoder = text_encoder(original, clip)
             latents = clean_latents(original_model, latent)
             shape = tuple(latents.shape[1:]) if latents is not None else \

@@ -77,16 +77,17 @@ def attack(denoiser, erasure, encoder, config=FAST, **kw):
                           latent_shape=LATENT, **kw)
 
 
-@pytest.mark.parametrize("soft,lr", [(True, 0.05), (False, 0.2)], ids=["input", "conditioning"])
-def test_the_prefix_closes_the_gap_on_held_out_draws(denoiser, erasure, encoder, soft, lr):
+@pytest.mark.parametrize("soft,steps,lr", [(True, 16, 0.05), (False, 24, 0.2)],
+                         ids=["input", "conditioning"])
+def test_the_prefix_closes_the_gap_on_held_out_draws(denoiser, erasure, encoder, soft, steps, lr):
     enc = encoder if soft else NoSoftPrompts(encoder)
-    result = attack(denoiser, erasure, enc, replace(FAST, lr=lr))
+    result = attack(denoiser, erasure, enc, replace(FAST, steps=steps, lr=lr))
     gap = result.report["held_out_gap"]
     assert result.space == ("input" if soft else "conditioning")
     assert gap["plain_prompt"] > 0
-    # held-out gap after / before the attack, measured: 0.55 (input), 0.69 (conditioning)
+    # measured, held-out gap end/start and recovered: 0.17, 0.59 (input); 0.36, 0.25 (conditioning)
     assert gap["attack_end"] < 0.8 * gap["attack_start"] and gap["recovered"] > 0.1
-    assert len(result.report["loss_curve"]) == FAST.steps
+    assert len(result.report["loss_curve"]) == steps
 
 
 def test_a_model_attacked_against_itself_has_nothing_to_recover(denoiser, encoder):
@@ -100,7 +101,7 @@ def test_conditioning_space_changes_only_the_prefix_rows(denoiser, erasure, enco
     result = attack(denoiser, erasure, NoSoftPrompts(encoder))
     cond, base = result.conditioning(), encoder.encode([result.prefixed_prompt])
     moved = (cond - base)[0].abs().amax(-1) > 0
-    assert result.prefixed_prompt == "x x x x x Van Gogh painting"
+    assert result.prefixed_prompt == "* * * * * Van Gogh painting"
     assert moved.nonzero().flatten().tolist() == result.prefix.positions == [1, 2, 3, 4, 5]
 
 

@@ -38,7 +38,7 @@ def test_attack_outputs_prefix_conditioning_and_a_report(node, n, tiny, concept,
     moved = ((tensor - plain)[0].abs().amax(-1) > 0).nonzero().flatten().tolist()
     assert tensor.shape == (1, 77, 768) and "pooled_output" in extra
     assert moved == report["prefix_positions"] == [1, 2, 3, 4, 5]
-    assert report["space"] == "conditioning" and report["prefixed_prompt"] == "x x x x x Van Gogh painting"
+    assert report["space"] == "conditioning" and report["prefixed_prompt"] == "* * * * * Van Gogh painting"
     assert len(report["loss_curve"]) == ATTACK["steps"] and report["settings"]["lr"] == ATTACK["lr"]
     gap = report["held_out_gap"]
     assert gap["plain_prompt"] > 0 and gap["attack_end"] < gap["attack_start"]
@@ -102,6 +102,29 @@ def test_attack_and_measure_on_sdxl_keep_the_pooled_vector(node, n, concept, com
     assert tensor.shape == (1, 77, 2048) and torch.equal(extra["pooled_output"], pooled.float())
     image, measured = run_node(MeasureErasureNode, original_model=model, erased_model=erased, clip=clip,
                                vae=t.tiny_vae(2), attack=[[tensor, extra]], width=64, height=64,
+                               steps=1, samples=1, target_prompts="Van Gogh painting", preserve_prompts="")
+    assert image.shape[1:] == (2 * 64 + 4, 2 * 64 + 8, 3)
+    assert json.loads(measured)["scores"]["pixel_drift"]["attack_mean"] > 0
+
+
+def test_attack_and_measure_on_flux_dev(node, n, concept, comfy):
+    """A rectified-flow transformer with a T5 context: the prefix sits on T5's placeholder rows,
+    training images are sampled without classifier-free guidance (guidance-distilled)."""
+    from comfy_support import tiny_dit as t
+
+    from advanchor_pack.nodes.measure import MeasureErasureNode
+
+    model, clip = t.tiny_flux(30), t.tiny_flux_clip()
+    erased = run_node(n["unlearn"], model=model, clip=clip, concept=concept, parameters="xattn-kv",
+                      **(ERASE | dict(iterations=2, lr=1e-3)))[0]
+    attack, report = run_node(node, erased_model=erased, original_model=model, clip=clip,
+                              concept=concept, **(ATTACK | dict(steps=2, latent_source="sampled",
+                                                                sample_count=1, sample_steps=2)))
+    report = json.loads(report)
+    assert report["settings"]["latents"]["sample_guidance"] == 1.0
+    assert len(report["prefix_positions"]) == 5 and report["held_out_gap"]["plain_prompt"] > 0
+    image, measured = run_node(MeasureErasureNode, original_model=model, erased_model=erased,
+                               clip=clip, vae=t.tiny_vae16(), attack=attack, width=64, height=64,
                                steps=1, samples=1, target_prompts="Van Gogh painting", preserve_prompts="")
     assert image.shape[1:] == (2 * 64 + 4, 2 * 64 + 8, 3)
     assert json.loads(measured)["scores"]["pixel_drift"]["attack_mean"] > 0
