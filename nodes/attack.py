@@ -65,8 +65,9 @@ class AttackErasureNode(io.ComfyNode):
             description="Tries to bring an erased concept back: optimises a few soft prefix tokens "
                         "so that the erased model's prediction for [prefix + concept prompt] "
                         "matches the original model's for the concept prompt (a prefix attack, "
-                        "as UnlearnDiffAtk). With ComfyUI's CLIP the prefix is extra context rows "
-                        "of the encoded prompt. Outputs the attack as CONDITIONING and a JSON "
+                        "as UnlearnDiffAtk). ComfyUI's CLIP gives no gradient to its input, so the "
+                        "prefix is the rows of k placeholder tokens in the encoded prompt, "
+                        "optimised directly (the space the UNet reads). Outputs the attack as CONDITIONING and a JSON "
                         "report; neither model is changed.",
             inputs=[
                 io.Model.Input("erased_model", tooltip="The erased model to attack (not modified)."),
