@@ -41,10 +41,13 @@ def flux_config(schnell: bool = False):
     return (sm.FluxSchnell if schnell else sm.Flux)(config)
 
 
-def sd3_config():
+def sd3_config(sd35: bool = False):
+    """SD3; `sd35`: SD3.5 medium's MMDiT-X layout (q/k RMSNorm, an image-only self-attention
+    `x_block.attn2` in the first block)."""
     import comfy.supported_models as sm
 
-    return sm.SD3(dict(SD3_SMALL))
+    extra = dict(qk_norm="rms", x_block_self_attn_layers=[0]) if sd35 else {}
+    return sm.SD3(dict(SD3_SMALL, **extra))
 
 
 def _patcher(config, seed: int):
@@ -65,9 +68,10 @@ def tiny_flux(seed: int = 30, schnell: bool = False):
 
 
 @torch.inference_mode()
-def tiny_sd3(seed: int = 40):
-    """A ModelPatcher around a seeded tiny SD3 MMDiT (two joint blocks, the last pre-only)."""
-    return _patcher(sd3_config(), seed)
+def tiny_sd3(seed: int = 40, sd35: bool = False):
+    """A ModelPatcher around a seeded tiny SD3 (or SD3.5 medium) MMDiT: two joint blocks, the
+    last pre-only."""
+    return _patcher(sd3_config(sd35), seed)
 
 
 @torch.inference_mode()

@@ -18,18 +18,19 @@ import torch
 from comfy_support.inprocess import effective_unet_state, run_node, unet_state
 
 FAST = dict(iterations=4, anchor_steps=2, latent_source="noise", sample_size=64, lr=1e-4, seed=3)
-FAMILIES = ("flux-dev", "flux-schnell", "sd3")
-PRESET = {"flux-dev": "xattn-kv", "flux-schnell": "xattn", "sd3": "xattn"}
+FAMILIES = ("flux-dev", "flux-schnell", "sd3", "sd3.5")
+PRESET = {"flux-dev": "xattn-kv", "flux-schnell": "xattn", "sd3": "xattn", "sd3.5": "xattn"}
 
 
 @pytest.fixture(scope="module")
 def dit(comfy):
     from comfy_support import tiny_dit as t
 
-    flux_clip = t.tiny_flux_clip()
+    flux_clip, sd3_clip = t.tiny_flux_clip(), t.tiny_sd3_clip(41)
     return {"flux-dev": {"model": t.tiny_flux(30), "clip": flux_clip},
             "flux-schnell": {"model": t.tiny_flux(32, schnell=True), "clip": flux_clip},
-            "sd3": {"model": t.tiny_sd3(40), "clip": t.tiny_sd3_clip(41)}}
+            "sd3": {"model": t.tiny_sd3(40), "clip": sd3_clip},
+            "sd3.5": {"model": t.tiny_sd3(43, sd35=True), "clip": sd3_clip}}
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,7 @@ def eps(bridge, model, clip, prompts, seed=0):
 
 # --- the bridge --------------------------------------------------------------------------------
 def test_flux_and_sd3_are_detected_with_their_conditioning(bridge, dit):
-    dev, schnell, sd3 = (bridge.ComfyDenoiser(dit[f]["model"]) for f in FAMILIES)
+    dev, schnell, sd3 = (bridge.ComfyDenoiser(dit[f]["model"]) for f in FAMILIES[:3])
     assert (dev.family.name, dev.family.kind, dev.family.guidance) == ("Flux.1 dev", "flux", True)
     assert (schnell.family.name, schnell.family.guidance) == ("Flux.1 schnell", False)
     assert (sd3.family.name, sd3.family.kind, sd3.family.vector_width) == ("SD3", "mmdit", 2048)
@@ -147,7 +148,8 @@ def test_erasure_changes_only_the_preset_and_leaves_the_input(bridge, dit, erase
     from advanchor_pack.advanchor_core.presets import select_parameters
 
     model, run = dit[fam]["model"], erased[fam]
-    assert all(torch.equal(run["before"][k], v) for k, v in unet_state(model).items())
+    assert not model.patches       # the input MODEL carries no patch and samples as before
+    assert all(torch.equal(run["before"][k], v) for k, v in effective_unet_state(model).items())
     names = bridge.ComfyDenoiser(model).named_weights()
     assert set(run["erasure"].tensors) == set(select_parameters(names, PRESET[fam]))
     assert all(v.dtype == torch.float32 and v.abs().sum() > 0 for v in run["erasure"].tensors.values())
@@ -193,6 +195,18 @@ def test_presets_mean_the_same_parts_in_flux_and_sd3(bridge, dit):
         assert pooled in names and pooled not in text | image            # shared conditioning
     assert not any("single_blocks" in k for k in pick["text-stream"][0] | pick["image-stream"][0])
     assert not any(k.endswith("norm.query_norm.scale") for k in flux)   # not on ComfyUI's weight path
+
+
+def test_sd35_image_self_attention_is_not_read_as_cross_attention(bridge, dit):
+    """SD3.5 medium's `x_block.attn2` attends over image tokens only: outside xattn, inside the
+    image stream; its q/k RMSNorm weights are read outside ComfyUI's weight path."""
+    from advanchor_pack.advanchor_core.presets import select_parameters
+
+    names = bridge.ComfyDenoiser(dit["sd3.5"]["model"]).named_weights()
+    attn2 = {k for k in names if ".x_block.attn2." in k}
+    assert attn2 and not attn2 & set(select_parameters(names, "xattn"))
+    assert attn2 <= set(select_parameters(names, "image-stream"))
+    assert not any(".ln_q." in k or ".ln_k." in k for k in names)
 
 
 # --- save and reload through ComfyUI's loaders ---------------------------------------------------
