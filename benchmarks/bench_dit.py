@@ -2,6 +2,7 @@
 
     python benchmarks/bench_dit.py            # CUDA: Flux.1 dev (12B) and SD3 medium (2B)
     python benchmarks/bench_dit.py --reduced  # CPU: the tests' tiny layouts, checks the script only
+    python benchmarks/bench_dit.py --count    # CPU: what each preset trains, and its fixed memory
 
 Why: Flux's transformer is 12B parameters — 24 GB in bf16, 12 GB in fp8 — so whether an erasure
 fits a 24 GB card is decided by the storage dtype, gradient checkpointing and autocast, and has
@@ -14,6 +15,11 @@ to stand-in targets, the backward pass, one Adam step; gradient checkpointing an
 on. Seconds per update (after one warm-up update) and `torch.cuda.max_memory_allocated` are
 printed; a case that runs out of memory prints so. No figures are recorded in RESULTS until a
 GPU has run it.
+
+`--count` builds both at full size on PyTorch's meta device (no memory) and prints, per preset,
+the trained parameters and the memory that does not depend on the image size: the weights as
+stored, plus 16 bytes per trained parameter (δ, its gradient and Adam's two moments, float32).
+Activations come on top.
 """
 from __future__ import annotations
 
@@ -133,14 +139,39 @@ def run(family: str, reduced: bool) -> str:
             f"{len(names)} trained tensors, {seconds:.2f} s/update, max allocated {peak}")
 
 
+GIB = 2 ** 30
+PER_TRAINED = 16  # bytes: δ, its gradient, Adam's exp_avg and exp_avg_sq, all float32
+
+
+def count(family: str) -> list[str]:
+    """Per preset: trained parameters and weights + trained state in GiB, at full size."""
+    from advanchor_pack.advanchor_core.presets import PRESETS, select_parameters
+
+    cfg = config(family, False)
+    cfg.set_inference_dtype(torch.bfloat16, None)
+    with torch.device("meta"):
+        sizes = {n: p.numel() for n, p in cfg.get_model({}, device="meta").diffusion_model.named_parameters()}
+    total = sum(sizes.values())
+    weights = {"fp8": total / GIB, "bf16": 2 * total / GIB}
+    lines = [f"{family}: {total / 1e9:.2f}B parameters; weights {weights['fp8']:.1f} GiB fp8, "
+             f"{weights['bf16']:.1f} GiB bf16"]
+    for preset in PRESETS:
+        trained = sum(sizes[n] for n in select_parameters(list(sizes), preset))
+        state = PER_TRAINED * trained / GIB
+        lines.append(f"  {preset:<13} {trained / 1e9:6.3f}B trained, state {state:5.1f} GiB, with "
+                     f"weights {weights['fp8'] + state:5.1f} GiB (fp8) / {weights['bf16'] + state:5.1f} GiB (bf16)")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reduced", action="store_true", help="tiny layouts: check the script")
+    parser.add_argument("--count", action="store_true", help="trained parameters per preset, on the CPU")
     parser.add_argument("--family", choices=("flux", "sd3"), action="append")
     args = parser.parse_args()
-    bootstrap(gpu=not args.reduced)
+    bootstrap(gpu=not (args.reduced or args.count))
     for family in args.family or ("flux", "sd3"):
-        print(run(family, args.reduced), flush=True)
+        print("\n".join(count(family)) if args.count else run(family, args.reduced), flush=True)
 
 
 if __name__ == "__main__":
