@@ -243,6 +243,24 @@ def test_erased_sd3_checkpoint_reloads_with_comfyui_checkpoint_loader(n, bridge,
     assert torch.allclose(a, eps(bridge, reloaded, clip, [concept.prompt]), atol=1e-5)
 
 
+def test_erased_flux_checkpoint_holds_the_erased_weights_and_its_text_encoders(n, dit, erased,
+                                                                            output_dir):
+    """A tiny Flux does not reload (see the module docstring), so the file is read directly:
+    the erased transformer, and the text encoders and VAE under Flux's own key prefixes."""
+    from safetensors import safe_open
+    from comfy_support import tiny_dit as t
+
+    (path,) = run_node(n["ckpt"], model=erased["flux-dev"]["model"], clip=dit["flux-dev"]["clip"],
+                       vae=t.tiny_vae16(), filename_prefix="dit/flux")
+    want = effective_unet_state(erased["flux-dev"]["model"])
+    with safe_open(os.path.join(output_dir, path), "pt") as f:
+        keys = set(f.keys())
+        assert all(torch.equal(f.get_tensor("model.diffusion_model." + k), v) for k, v in want.items())
+    assert any(k.startswith("text_encoders.t5xxl.") for k in keys)
+    assert any(k.startswith("text_encoders.clip_l.") for k in keys)
+    assert any(k.startswith("vae.") for k in keys)
+
+
 # --- memory options and errors ------------------------------------------------------------------
 def test_flux_gradients_are_right_with_and_without_checkpointing(bridge, dit):
     """Flux's blocks add residuals in place: the plain gradient matches finite differences, and
