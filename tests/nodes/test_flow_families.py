@@ -293,6 +293,20 @@ def test_flux_gradients_are_right_with_and_without_checkpointing(bridge, dit):
     assert abs(finite - analytic) < 2e-3 * abs(analytic)
 
 
+def test_unlearn_memory_options_on_flux_and_sd3(n, dit, erased, concept):
+    """Gradient checkpointing gives the plain run's erasure; bf16 autocast a finite one."""
+    for fam in ("flux-dev", "sd3"):
+        parts = dict(model=dit[fam]["model"], clip=dit[fam]["clip"], concept=concept,
+                     parameters=PRESET[fam], **FAST)
+        plain = erased[fam]["erasure"].tensors
+        ckpt = run_node(n["unlearn"], gradient_checkpointing=True, **parts)[1].tensors
+        bf16 = run_node(n["unlearn"], autocast="bf16", gradient_checkpointing=True, **parts)[1].tensors
+        assert plain.keys() == ckpt.keys() == bf16.keys()
+        for k, v in plain.items():
+            assert torch.allclose(v, ckpt[k], rtol=1e-4, atol=1e-7), (fam, k)
+            assert torch.isfinite(bf16[k]).all() and bf16[k].abs().sum() > 0
+
+
 def test_a_flux_variant_with_image_input_is_refused(n, errors, dit, concept):
     import comfy.model_patcher
     import comfy.supported_models as sm
