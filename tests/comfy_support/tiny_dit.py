@@ -50,12 +50,23 @@ def sd3_config(sd35: bool = False):
     return sm.SD3(dict(SD3_SMALL, **extra))
 
 
+@torch.inference_mode()
+def init_buffers(module: torch.nn.Module, seed: int) -> None:
+    """Seeded values for float buffers a checkpoint would fill (SD3's `pos_embed` is made with
+    torch.empty: left alone, it holds whatever memory it got, NaN included)."""
+    g = torch.Generator().manual_seed(seed + 1)
+    for buf in module.buffers():
+        if buf.is_floating_point():
+            buf.copy_(0.02 * torch.randn(buf.shape, generator=g))
+
+
 def _patcher(config, seed: int):
     import comfy.model_management as mm
     import comfy.model_patcher
 
     base = config.get_model({})
     init_weights(base.diffusion_model, seed)
+    init_buffers(base.diffusion_model, seed)
     base.eval()
     return comfy.model_patcher.ModelPatcher(base, load_device=mm.get_torch_device(),
                                             offload_device=mm.unet_offload_device())

@@ -1,0 +1,56 @@
+"""Thin SD3 model files that ComfyUI's own separate loaders detect: the transformer for
+UNETLoader, a CLIP-L for CLIPLoader (type sd3), a 16-channel TAESD for VAELoader.
+
+Why these three: SD3's MMDiT is detected from its weights at any width that is 64 × depth
+(tests/comfy_support/tiny_dit.py), but ComfyUI builds text encoders from fixed configs, so the
+CLIP-L is full-shape (12 layers, ~250 MB fp16, random); CLIP-G and T5-XXL would be 1.4 GB and
+9 GB and are left out (SD3 runs on CLIP-L alone: its conditioning is then CLIP-L's rows padded
+to 4096). A tiny Flux cannot be made at all: detection fixes 24 heads of 128 channels. Seeded,
+~5 s, generated per test session, never committed.
+
+    python checkpoint_dit.py MODELS_DIR [SEED]
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+FILES = {"diffusion_models": "thin_sd3.safetensors", "text_encoders": "thin_clip_l.safetensors",
+         "vae": "thin_taesd16.safetensors"}
+
+
+def write_sd3_files(models: Path, seed: int = 0) -> None:
+    import torch
+
+    import comfy.sd
+    import comfy.supported_models_base
+    import comfy.text_encoders.sd3_clip as sd3
+    import comfy.utils
+    from comfy_support import tiny, tiny_dit
+
+    with torch.inference_mode():
+        model = tiny_dit.tiny_sd3(seed)
+        target = comfy.supported_models_base.ClipTarget(
+            sd3.SD3Tokenizer, sd3.sd3_clip(clip_l=True, clip_g=False, t5=False))
+        clip = comfy.sd.CLIP(target, model_options={"dtype": torch.float16})
+        tiny.init_weights(clip.cond_stage_model, seed + 1)
+        vae = tiny_dit.tiny_vae16(seed + 2)
+        parts = {"diffusion_models": model.model.diffusion_model.state_dict(),
+                 "text_encoders": clip.cond_stage_model.clip_l.transformer.state_dict(),
+                 "vae": vae.first_stage_model.state_dict()}
+        for folder, sd in parts.items():
+            (models / folder).mkdir(parents=True, exist_ok=True)
+            comfy.utils.save_torch_file({k: v.contiguous() for k, v in sd.items()},
+                                        str(models / folder / FILES[folder]))
+
+
+def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from comfy_support import runtime
+
+    runtime.bootstrap()
+    write_sd3_files(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 0)
+
+
+if __name__ == "__main__":
+    main()
