@@ -211,7 +211,7 @@ def test_sd35_image_self_attention_is_not_read_as_cross_attention(bridge, dit):
 
 # --- save and reload through ComfyUI's loaders ---------------------------------------------------
 @pytest.mark.parametrize("fam", FAMILIES)
-def test_erasure_lora_reloads_with_comfyui_lora_loader(n, bridge, dit, erased, concept, fam):
+def test_erasure_reloads_as_lora_and_as_weight_diff(n, bridge, dit, erased, concept, fam):
     import nodes as comfy_nodes
 
     (path,) = run_node(n["save"], erasure=erased[fam]["erasure"], format="LoRA", rank=4096,
@@ -223,6 +223,10 @@ def test_erasure_lora_reloads_with_comfyui_lora_loader(n, bridge, dit, erased, c
     assert all(torch.allclose(want[k], got[k], atol=1e-5) for k in want)
     a = eps(bridge, erased[fam]["model"], dit[fam]["clip"], [concept.prompt])
     assert torch.allclose(a, eps(bridge, lora_model, dit[fam]["clip"], [concept.prompt]), atol=1e-4)
+    (diff,) = run_node(n["save"], erasure=erased[fam]["erasure"], filename_prefix=f"dit/{fam}")
+    applied = run_node(n["apply"], model=dit[fam]["model"], erasure_file=os.path.relpath(diff, "erasures"))[0]
+    got = effective_unet_state(applied)
+    assert all(torch.equal(want[k], got[k]) for k in want)     # the weight diff is exact
 
 
 def test_erased_sd3_checkpoint_reloads_with_comfyui_checkpoint_loader(n, bridge, dit, erased,
