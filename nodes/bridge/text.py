@@ -44,6 +44,7 @@ class ComfyTextEncoder:
 
     @property
     def max_tokens(self) -> int:
+        """Context rows one prompt fills (77 for SD1.x; 256 for Flux; 77 + 77 for SD3)."""
         return sum(len(self._tokens("")[streams[0]][0]) for streams in self.segments)
 
     def _tokens(self, prompt: str, word_ids: bool = False) -> dict:

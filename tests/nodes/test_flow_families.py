@@ -114,6 +114,7 @@ def test_flux_context_is_t5_rows_and_the_concept_is_found_with_t5(bridge, dit):
     assert positions == list(range(len(alone))) and [t5[p] for p in positions] == alone
     cond = enc.encode([prompt])
     assert cond.shape == (1, 256 + 1, 768)       # 256 T5 rows + the pooled CLIP-L row
+    assert enc.max_tokens == 256
 
 
 def test_sd3_concept_rows_are_found_in_clip_and_in_t5(bridge, dit):
@@ -126,7 +127,7 @@ def test_sd3_concept_rows_are_found_in_clip_and_in_t5(bridge, dit):
     t5_rows = [p - 77 for p in positions if p >= 77]
     assert [p for p in positions if p < 77] == [1, 2]          # CLIP: after the start token
     assert t5_rows == list(range(len(t5_rows))) and len(t5_rows) >= 2 and t5[t5_rows[-1] + 1] != 1
-    assert enc.encode([prompt]).shape == (1, 77 + 77 + 1, 4096)
+    assert enc.encode([prompt]).shape == (1, 77 + 77 + 1, 4096) and enc.max_tokens == 154
 
 
 def test_search_anchor_on_sd3_moves_only_the_concept_rows(n, bridge, dit, concept):
