@@ -7,7 +7,11 @@ One idea a file, data flowing one way (ComfyUI object in, core interface out):
 - `latents`: LATENT → clean latents in the UNet's space;
 - `progress`: the core's step reports → ComfyUI's progress bar; Cancel → the core's cancel;
 - `paths`: filename prefixes → files inside ComfyUI's output folder;
-- `families`, `checkpointing`: which UNets the pack supports, and memory-saving recomputation.
+- `families`, `checkpointing`: which models the pack supports (SD UNets, Flux, SD3), and
+  memory-saving recomputation;
+- `inplace`, `rope`: training through Flux/SD3 blocks written for inference (in-place residual
+  adds, a RoPE kernel without a backward);
+- `blocks`: which Flux/SD3 blocks read the text (Concept Sensitivity's ranking).
 
 ComfyUI runs every node under `torch.inference_mode()`; tensors made there are inference
 tensors that autograd refuses to save, so training runs inside `training_mode()`.
