@@ -130,17 +130,21 @@ def test_sd3_concept_rows_are_found_in_clip_and_in_t5(bridge, dit):
     assert enc.encode([prompt]).shape == (1, 77 + 77 + 1, 4096) and enc.max_tokens == 154
 
 
-def test_search_anchor_on_sd3_moves_only_the_concept_rows(n, bridge, dit, concept):
-    anchor, conditioning = run_node(n["anchor"], model=dit["sd3"]["model"], clip=dit["sd3"]["clip"],
+@pytest.mark.parametrize("fam", ["flux-dev", "sd3"])
+def test_search_anchor_moves_only_the_concept_rows(n, bridge, dit, concept, fam):
+    anchor, conditioning = run_node(n["anchor"], model=dit[fam]["model"], clip=dit[fam]["clip"],
                                     concept=concept, draws=1, steps=2, lr=1e-2,
                                     latent_source="noise", sample_size=64)
-    enc = bridge.text_encoder(bridge.ComfyDenoiser(dit["sd3"]["model"]), dit["sd3"]["clip"])
+    enc = bridge.text_encoder(bridge.ComfyDenoiser(dit[fam]["model"]), dit[fam]["clip"])
     (cond, extra), = conditioning
     base = enc.encode([concept.anchor_text])
     moved = (cond - base[:, :-1]).abs().amax(-1)[0].nonzero().flatten().tolist()
     assert moved == anchor.positions == enc.token_positions(concept.anchor_text, "Van Gogh")
-    assert min(moved) < 77 <= max(moved)                            # CLIP and T5 rows
-    assert torch.equal(extra["pooled_output"][0], base[0, -1, :2048])  # the pooled row untouched
+    if fam == "sd3":
+        assert min(moved) < 77 <= max(moved)                        # CLIP and T5 rows
+    width = extra["pooled_output"].shape[-1]
+    assert width == {"flux-dev": 768, "sd3": 2048}[fam]
+    assert torch.equal(extra["pooled_output"][0], base[0, -1, :width])  # the pooled row untouched
 
 
 # --- erasure -----------------------------------------------------------------------------------
