@@ -104,6 +104,35 @@ def test_bridge_prediction_equals_comfyui_apply_model(bridge, dit, fam):
         assert (den(x_t, t, other) - den(x_t, t, cond)).abs().max() > 1e-5
 
 
+@pytest.mark.parametrize("fam", ["flux-dev", "sd3"])
+def test_a_model_sampling_shift_set_in_the_graph_is_followed(bridge, dit, fam):
+    """A ModelSamplingFlux/SD3 node replaces the MODEL's model_sampling (an object patch): the
+    bridge's steps are then that sampling's σ, and its x0 is ComfyUI's at those σ."""
+    import comfy.model_sampling as ms
+
+    model, clip = dit[fam]["model"], dit[fam]["clip"]
+    kind = ms.ModelSamplingFlux if fam == "flux-dev" else ms.ModelSamplingDiscreteFlow
+    sampling = type("Shifted", (kind, ms.CONST), {})(model.model.model_config)
+    sampling.set_parameters(shift=2.0 if fam == "flux-dev" else 6.0)
+    shifted = model.clone()
+    shifted.add_object_patch("model_sampling", sampling)
+    den, plain = bridge.ComfyDenoiser(shifted).prepare(), bridge.ComfyDenoiser(model)
+    assert not torch.allclose(den.schedule.alphas_cumprod, plain.schedule.alphas_cumprod)
+    cond = bridge.text_encoder(den, clip).encode(["Van Gogh painting"]).expand(3, -1, -1)
+    z0, noise, t = draw(model, 2, 3)
+    x_t = den.schedule.q_sample(z0, t, noise)
+    sigma = sampling.sigmas[t]
+    with torch.inference_mode():
+        x0_core = den.schedule.x0_from_eps(x_t, t, den(x_t, t, cond))
+        context, extra = bridge.text_encoder(den, clip).conditioning(cond, "unused")[0]
+        kwargs = {"y": extra["pooled_output"]}
+        if fam == "flux-dev":
+            kwargs["guidance"] = torch.full((3,), 3.5)
+        x0_comfy = model.model.apply_model(sampling.noise_scaling(sigma, noise, z0), sigma,
+                                           c_crossattn=context, **kwargs)
+    assert torch.allclose(x0_core, x0_comfy, atol=2e-4, rtol=1e-3)
+
+
 def test_flux_context_is_t5_rows_and_the_concept_is_found_with_t5(bridge, dit):
     den = bridge.ComfyDenoiser(dit["flux-dev"]["model"])
     enc = bridge.text_encoder(den, dit["flux-dev"]["clip"])
