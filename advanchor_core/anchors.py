@@ -165,7 +165,17 @@ def _anchor_on(cc: ConceptConditioning, space: str,
 
 def init_anchor(cc: ConceptConditioning, config: AnchorConfig, generator: torch.Generator,
                 start: str | None = None) -> AnchorState:
-    """δ₀ ~ init_std · N(0, I) on the tokens of `start` (None: the concept's anchor text)."""
+    """δ₀ ~ init_std · N(0, I) on the tokens of `start` (None: the concept's anchor text).
+
+    The keep loss holds what the superclass adds over the empty prompt; with an empty superclass
+    (the nudity preset) there is nothing to hold, and in the lab its anchor then drew no object
+    at all (100% invalid samples), so it is refused.
+    """
+    if config.loss == "keep" and cc.concept is not None and not cc.concept.superclass.strip():
+        raise AdvAnchorError("anchor loss 'keep' holds what the superclass adds over the empty "
+                             "prompt, and this concept's superclass is empty (as the nudity preset's "
+                             "is): give a superclass (e.g. 'a person'), or use anchor loss 'adv1' or "
+                             "'orth', or method 'esd'")
     base, positions, encode = _anchor_on(cc, config.space, start)
     n, d = len(positions), base.shape[-1]
     delta = config.init_std * torch.randn((n, d), generator=generator)

@@ -237,3 +237,13 @@ def test_bad_candidates_are_refused():
         Concept("Van Gogh", anchor_candidates=("Monet", "Monet"))
     with pytest.raises(AdvAnchorError, match="other than the concept"):
         Concept("Van Gogh", anchor_candidates=("Van Gogh",))
+
+
+def test_keep_without_a_superclass_is_refused_with_what_to_change(denoiser, encoder):
+    """The nudity preset's empty superclass leaves the keep loss nothing to hold (in the lab its
+    anchor then drew no object at all), so the search says what to use instead."""
+    nudity = encode_concept(encoder, Concept("nudity", prompt_template="{}", anchor_template="{}",
+                                             superclass=""))
+    with pytest.raises(AdvAnchorError, match="superclass is empty.*'adv1'"):
+        search(denoiser, nudity, loss="keep", steps=1)
+    search(denoiser, nudity, loss="adv1", steps=1)
