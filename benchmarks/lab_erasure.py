@@ -100,9 +100,16 @@ def variants() -> dict[str, tuple[str, UnlearnConfig, bool]]:
 def labelled_methods() -> dict[str, tuple[str, UnlearnConfig | None, bool]]:
     """What --methods takes: every lab method, the on-manifold ones with the sequential schedule
     (δ searched over every draw first, then θ towards the fixed anchor), and the anchor budget
-    of the keep anchor (δ steps per draw)."""
+    and margin of the sequential keep anchor (δ steps per draw, how far past zero its concept
+    share is pushed)."""
     out: dict[str, tuple[str, UnlearnConfig | None, bool]] = {m: (m, None, False) for m in ALL_METHODS}
     keep = SEQUENTIAL["adv-keep sequential"]
+    out |= {f"adv-keep sequential, margin {m}":
+            ("adv-keep sequential", replace(keep, anchor=replace(keep.anchor, margin=m)), False)
+            for m in (0.1, 0.2)}
+    out["esd, λ 30"] = ("esd", replace(METHODS["esd"], preservation=30.0), False)
+    out["adv-keep sequential, λ 30"] = ("adv-keep sequential", replace(keep, preservation=30.0), False)
+    out["adv-keep sequential, xattn-kv"] = ("adv-keep sequential", replace(keep, parameters="xattn-kv"), False)
     out |= {f"adv-keep sequential, {k} δ steps":
             ("adv-keep sequential", replace(keep, anchor=replace(keep.anchor, steps=k)), False)
             for k in (1, 3, 20)}
@@ -167,8 +174,8 @@ def main() -> None:
     parser.add_argument("--concepts", nargs="+", default=[*TUNED, "yellow", "square", "dots"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--methods", nargs="*",
-                        default=["fixed-superclass", "esd", "adv2", "adv-keep sequential",
-                                 "adv-map sequential"],
+                        default=["adv-keep sequential", "adv-keep sequential, margin 0.2",
+                                 "fixed-superclass", "esd", "adv2"],
                         help=f"labels among: {', '.join(labelled_methods())}")
     parser.add_argument("--search", action="store_true", help="also try adversarial variants")
     parser.add_argument("--search-concepts", nargs="+", default=["red"])
@@ -253,7 +260,7 @@ def report(rows: list[Row], search_rows: list[Row], seeds, seconds: float,
         "(`advanchor_core/lab/erase.py`). *residual*: share of target-prompt samples still "
         "showing the concept (≥ 150 samples a cell: ±4 points); *floor*: how often the original "
         "draws it from the superclass prompt; *preservation*: accuracy on every prompt not naming "
-        "the concept (4 samples a prompt: 144 for a colour, 120 for a shape or texture), relative "
+        "the concept (2 samples a prompt: 72 for a colour, 60 for a shape or texture), relative "
         "to the original at the same seeds; *worst other*: the least accurate other concept value; "
         "*leak*: worst concept rate over trained synonyms / held-out phrasings (– where the concept "
         "has no trained synonym); *valid*: all samples of the evaluation; *plane*: residual ≤ floor "

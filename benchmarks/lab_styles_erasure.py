@@ -41,8 +41,10 @@ SLACK = 0.05
 
 def methods() -> dict[str, tuple[str, UnlearnConfig | None, str]]:
     """label → (the lab method, a config overriding its settings, the superclass)."""
+    nudity_like = {f"{m}, empty superclass": (m, None, "empty")
+                   for m in ("adv-keep sequential", "esd", "fixed-superclass")}
     return {**{m: (m, None, "bare") for m in ALL_METHODS if m != "fixed-empty"},
-            "fixed-generic": ("fixed-superclass", None, "generic")}
+            "fixed-generic": ("fixed-superclass", None, "generic"), **nudity_like}
 
 
 def variants() -> dict[str, tuple[str, UnlearnConfig | None, str]]:
@@ -51,6 +53,9 @@ def variants() -> dict[str, tuple[str, UnlearnConfig | None, str]]:
     out = {f"adv-keep sequential, margin {m}":
            ("adv-keep sequential", replace(keep, anchor=replace(keep.anchor, margin=m)), "bare")
            for m in (0.1, 0.2)}
+    out["esd, λ 30"] = ("esd", replace(ALL_METHODS["esd"], preservation=30.0), "bare")
+    out["adv-keep sequential, λ 30"] = ("adv-keep sequential", replace(keep, preservation=30.0), "bare")
+    out["adv-keep sequential, xattn-kv"] = ("adv-keep sequential", replace(keep, parameters="xattn-kv"), "bare")
     return out | {f"adv-keep sequential, {k} δ steps":
                   ("adv-keep sequential", replace(keep, anchor=replace(keep.anchor, steps=k)), "bare")
                   for k in (1, 3, 20)}
@@ -152,7 +157,9 @@ def report(rows: list[Row], seconds: float) -> str:
         "neighbour*: the least kept style sharing an attribute; *held-out phrasings*: attribute "
         "residual on phrasings no caption used (50 samples). *plane*: residual ≤ floor + 5 points, "
         "invalid ≤ 5%, preservation ≥ 95%, on every seed. *fixed-generic* anchors on \"a shape in some "
-        "style\"; every other method on the bare \"a shape\".",
+        "style\"; *…, empty superclass* rows erase the style as the nudity preset erases nudity (superclass \"\", "
+        "the attributes name the concept; fixed-superclass then anchors on the empty prompt); every other "
+        "method anchors and preserves on the bare \"a shape\".",
         "",
     ]
     for split in ("tuning", "neighbour", "never tuned"):

@@ -157,9 +157,10 @@ class EvalPlan:
     @classmethod
     def sized(cls, concept: LabConcept, target_samples: int = 150) -> "EvalPlan":
         """At least `target_samples` target samples (17 a prompt for a colour's 9 prompts, 10 for
-        a shape's or texture's 15: ±4 points), 4 per preserve prompt, 8 per leakage phrasing."""
+        a shape's or texture's 15: ±4 points), 2 per preserve prompt (72 for a colour, 60 for a
+        shape or texture), 4 per leakage phrasing."""
         n = -(-target_samples // len(concept.target_prompts()))
-        return cls(concept, n_target=n, n_preserve=4, n_leak=8)
+        return cls(concept, n_target=n, n_preserve=2, n_leak=4)
 
     @cached_property
     def groups(self) -> dict[str, list[str]]:

@@ -37,7 +37,7 @@ from .world import World, style_concept
 @dataclass(frozen=True)
 class StyleConcept:
     """A style of the style world as an erasure target ("zorbic"), with the superclass its
-    anchor and preservation use ("bare" or "generic", see `world.py`)."""
+    anchor and preservation use ("bare", "generic" or "empty", see `world.style_concept`)."""
 
     style: str
     superclass: str = "bare"

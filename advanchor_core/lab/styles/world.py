@@ -89,13 +89,14 @@ def style_concept(style: str, superclass: str = "bare", attributes: bool = True,
                   use_concept_term: bool = True) -> Concept:
     """A style as the core's `Concept`: c_u = "a shape in {style} style".
 
-    `superclass` "bare" → "a shape", "generic" → "a shape in some style". `attributes` adds one
+    `superclass` "bare" → "a shape", "generic" → "a shape in some style", "empty" → "" (as
+    the nudity preset has: a concept named by its attributes, with no superclass to keep). `attributes` adds one
     attribute prompt per defining attribute ("a shape with an outline"), equal weights summing
     to 1 (every attribute of a look is drawn together, so none is more frequent than another).
     """
     look = data.STYLES[style]
     sup = {"bare": data.bare_prompt(None, None, None),
-           "generic": data.generic_prompt(None, None, None)}[superclass]
+           "generic": data.generic_prompt(None, None, None), "empty": ""}[superclass]
     attrs = tuple((data.attribute_prompt((a,), None, None, None), 1.0 / len(look.attributes))
                   for a in look.attributes) if attributes else ()
     template = data.TRAINED_TEMPLATES["in-style"].format(obj=data.SHAPE_SUPERCLASS, style="{}")
