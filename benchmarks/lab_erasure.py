@@ -157,15 +157,18 @@ def aggregate(rows: list[Row]) -> list[str]:
 
 
 def verdict(rows: list[Row]) -> list[str]:
-    """Per split: the methods on the plane for every concept and seed of the split."""
+    """Per concept: the methods on the plane on every seed; per split, those on it for all."""
     out = []
     for split in dict.fromkeys(r.split for r in rows):
         rs = [r for r in rows if r.split == split]
-        on = [m for m in dict.fromkeys(r.method for r in rs)
-              if all(all(r.meets().values()) for r in rs if r.method == m)]
-        concepts = ", ".join(dict.fromkeys(r.concept for r in rs))
-        out.append(f"- **{split}** ({concepts}): on the plane for every concept and seed: "
-                   f"{', '.join(on) or 'no method'}.")
+        per = {}
+        for name in dict.fromkeys(r.concept for r in rs):
+            per[name] = [m for m in dict.fromkeys(r.method for r in rs if r.concept == name)
+                         if all(all(r.meets().values()) for r in rs if (r.concept, r.method) == (name, m))]
+        every = [m for m in per[next(iter(per))] if all(m in ms for ms in per.values())]
+        detail = "; ".join(f"{n}: {', '.join(ms) or 'none'}" for n, ms in per.items())
+        out.append(f"- **{split}**: on the plane on every seed — {detail}; for every concept of the "
+                   f"split: {', '.join(every) or 'no method'}.")
     return out
 
 
@@ -196,7 +199,7 @@ def main() -> None:
         main_rows = [Row(**{k: v for k, v in r.items() if k != "search"}) for r in dumped if not r.get("search")]
         found = [Row(**{k: v for k, v in r.items() if k != "search"}) for r in dumped if r.get("search")]
         seeds = sorted({r.seed for r in main_rows + found})
-        body = report(main_rows, found, seeds, sum(r.seconds for r in main_rows + found))
+        body = report(main_rows, found, seeds, None, grid=False)
         print(body)
         if not args.no_write:
             write_section(args.section, body)
@@ -246,7 +249,7 @@ def main() -> None:
         image_grid(grid_rows, GRID, title="target prompts, same seeds: original, then each method")
 
 
-def report(rows: list[Row], search_rows: list[Row], seeds, seconds: float,
+def report(rows: list[Row], search_rows: list[Row], seeds, seconds: float | None,
            title: str = "Lab erasure: adversarial vs fixed anchors vs ESD", grid: bool = True) -> str:
     command = " ".join(["python benchmarks/lab_erasure.py", *sys.argv[1:]])
     lines = [
@@ -254,7 +257,8 @@ def report(rows: list[Row], search_rows: list[Row], seeds, seconds: float,
         "",
         f"`{command}` — "
         f"{platform.machine()} CPU, torch {torch.__version__}; "
-        f"seeds {', '.join(map(str, seeds))} (values per seed joined by ' / '); {seconds / 60:.0f} min.",
+        f"seeds {', '.join(map(str, seeds))} (values per seed joined by ' / ')"
+        f"{'' if seconds is None else f'; {seconds / 60:.0f} min'}.",
         "",
         "Every method: the same updates, batch, lr and cross-attention parameters "
         "(`advanchor_core/lab/erase.py`). *residual*: share of target-prompt samples still "

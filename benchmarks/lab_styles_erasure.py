@@ -103,7 +103,7 @@ def measure(world, style: str, seed: int, label: str, spec, before, plan) -> Row
 
 
 def pct(x: float) -> str:
-    return f"{100 * x:.0f}%"
+    return "–" if x != x else f"{100 * x:.0f}%"  # NaN: no valid sample to measure
 
 
 def table(rows: list[Row]) -> list[str]:
@@ -126,26 +126,29 @@ def table(rows: list[Row]) -> list[str]:
 
 
 def verdict(rows: list[Row]) -> list[str]:
-    """Per split: the methods on the plane for every style and seed of the split."""
+    """Per style: the methods on the plane on every seed; per split, those on it for all."""
     out = []
     for split in dict.fromkeys(r.split for r in rows):
         rs = [r for r in rows if r.split == split]
-        on = [m for m in dict.fromkeys(r.method for r in rs)
-              if all(all(r.meets().values()) for r in rs if r.method == m)]
-        styles = ", ".join(dict.fromkeys(r.style for r in rs))
-        out.append(f"- **{split}** ({styles}): on the plane for every style and seed: "
-                   f"{', '.join(on) or 'no method'}.")
+        per = {}
+        for name in dict.fromkeys(r.style for r in rs):
+            per[name] = [m for m in dict.fromkeys(r.method for r in rs if r.style == name)
+                         if all(all(r.meets().values()) for r in rs if (r.style, r.method) == (name, m))]
+        every = [m for m in per[next(iter(per))] if all(m in ms for ms in per.values())]
+        detail = "; ".join(f"{n}: {', '.join(ms) or 'none'}" for n, ms in per.items())
+        out.append(f"- **{split}**: on the plane on every seed — {detail}; for every style of the "
+                   f"split: {', '.join(every) or 'no method'}.")
     return out
 
 
-def report(rows: list[Row], seconds: float) -> str:
+def report(rows: list[Row], seconds: float | None) -> str:
     command = " ".join(["python benchmarks/lab_styles_erasure.py", *sys.argv[1:]])
     lines = [
         "## Lab erasure, style world: compound concepts",
         "",
         f"`{command}` — {platform.machine()} CPU, torch {torch.__version__}; seeds "
-        f"{', '.join(map(str, sorted({r.seed for r in rows})))} (values per seed joined by ' / '); "
-        f"{seconds / 60:.0f} min.",
+        f"{', '.join(map(str, sorted({r.seed for r in rows})))} (values per seed joined by ' / ')"
+        f"{'' if seconds is None else f'; {seconds / 60:.0f} min'}.",
         "",
         "A style is 2–3 attributes drawn together (`advanchor_core/lab/styles/`); every method runs "
         "the first lab's matched budget with the style's attribute prompts. *attribute residual*: over "
@@ -202,7 +205,7 @@ def main() -> None:
                     print(json.dumps(rows[-1].__dict__), flush=True)
                     if args.json:
                         args.json.write_text(json.dumps([r.__dict__ for r in rows], indent=1))
-    body = report(rows, time.perf_counter() - start)
+    body = report(rows, None if args.rows_from else time.perf_counter() - start)
     print(body)
     if not args.no_write:
         write_section(args.section, body)

@@ -66,9 +66,12 @@ class UnlearnNode(io.ComfyNode):
                              tooltip="Optional layers from Concept Sensitivity: train only their "
                                      "weights (overrides 'parameters')."),
                 *training.latent_inputs(),
-                io.Combo.Input("method", options=list(METHODS), default="adversarial",
-                               tooltip="adversarial: AdvAnchor (reference); fixed: align with the "
-                                       "superclass prompt (Concept Ablation); esd: negative guidance (ESD)."),
+                io.Combo.Input("method", options=list(METHODS), default="esd",
+                               tooltip="esd (default: measured best in the lab, benchmarks/RESULTS.md): "
+                                       "negative guidance (ESD); adversarial: AdvAnchor, an anchor "
+                                       "searched to lose the concept (connect Search Anchor or let "
+                                       "Unlearn search one); fixed: align with the superclass prompt "
+                                       "(Concept Ablation)."),
                 io.Int.Input("iterations", default=51, min=1, max=100000,
                              tooltip="Weight updates (reference: 51)."),
                 io.Float.Input("lr", default=1e-5, min=1e-9, max=1.0, step=1e-6, round=1e-9,
@@ -84,10 +87,12 @@ class UnlearnNode(io.ComfyNode):
                 io.String.Input("parameter_pattern", default="",
                                 tooltip="Regular expression over the model's parameter names, used when "
                                         "parameters is 'custom pattern'."),
-                io.Combo.Input("schedule", options=list(SCHEDULES), default="alternating",
-                               tooltip="alternating: refine the anchor before every weight update "
-                                       "(recommended); sequential: whole anchor phase first; "
-                                       "cyclical: anchor passes over all draws first."),
+                io.Combo.Input("schedule", options=list(SCHEDULES), default="sequential",
+                               tooltip="Adversarial method only. sequential (default, measured best "
+                                       "in the lab with the keep anchor): the whole anchor phase over every draw "
+                                       "first, then every weight update towards it; alternating: "
+                                       "refine the anchor before every weight update; cyclical: "
+                                       "anchor passes over all draws first."),
                 io.Float.Input("preservation", default=10.0, min=0.0, max=1000.0, step=0.1,
                                tooltip="Weight λ of keeping the superclass's prediction unchanged (reference: 10)."),
                 *training.anchor_inputs(),

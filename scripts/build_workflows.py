@@ -177,6 +177,9 @@ def stitch_and_save(g: Graph, x, y, left: Node, right: Node, prefix: str):
 
 
 def unlearn(g: Graph, pos, model, clip: Node, concept: Node, anchor=None, title=None, **widgets) -> Node:
+    """Unlearn at its defaults; with an anchor connected the method is the adversarial one."""
+    if anchor is not None:
+        widgets.setdefault("method", "adversarial")
     u = g.add("AdvAnchorUnlearn", pos, title=title, **widgets)
     g.link(model[0], model[1], u, "model")
     g.link(clip, 1, u, "clip")
@@ -224,11 +227,14 @@ def erase_nudity_save_checkpoint(oi) -> dict:
     ckpt = loader(g, (0, 120))
     concept = g.add("AdvAnchorConcept", (0, 380), concept="nudity", preset="nudity (reference)",
                     prompt_template="{}", anchor_template="{}", superclass="")
-    anchor = g.add("AdvAnchorSearchAnchor", (380, 120))
+    # the reference's anchor (adv1): the keep loss needs a superclass, and nudity has none
+    reference = dict(steps=20, lr=1e-4, loss="adv1")
+    anchor = g.add("AdvAnchorSearchAnchor", (380, 120), **reference)
     g.link(ckpt, 0, anchor, "model")
     g.link(ckpt, 1, anchor, "clip")
     g.link(concept, 0, anchor, "concept")
-    u = unlearn(g, (760, 120), (ckpt, 0), ckpt, concept, anchor=anchor, parameters="noxattn")
+    u = unlearn(g, (760, 120), (ckpt, 0), ckpt, concept, anchor=anchor, parameters="noxattn",
+                schedule="alternating", **{f"anchor_{k}": v for k, v in reference.items()})
     save_ckpt = g.add("AdvAnchorSaveErasedCheckpoint", (1140, 120),
                       filename_prefix="advanchor/sd15_nudity_erased")
     g.link(u, 0, save_ckpt, "model")

@@ -1,6 +1,6 @@
 """The README's demo: erase a concept from a lab model with the lab's default method.
 
-`python -m advanchor_core.lab.demo [--concept red] [--method adv-keep sequential] [--seed 0]`
+`python -m advanchor_core.lab.demo [--concept stripes] [--method esd] [--seed 0]`
 
 A colour, shape or texture ("red", "circle", "stripes") is erased from the first lab's model;
 a style name ("zorbic", "plimm", …) from the style world's. Prints a table (residual against
@@ -134,7 +134,7 @@ def run_lab(name: str, method: str, seed: int, samples: int):
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--concept", default="red",
+    parser.add_argument("--concept", default="square",
                         help="a colour, shape or texture of the first lab, or a style of the style "
                              f"world {tuple(styles_data.STYLES)}")
     parser.add_argument("--method", default=DEFAULT_METHOD, choices=list(ALL_METHODS))

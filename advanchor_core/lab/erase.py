@@ -69,7 +69,7 @@ MANIFOLD_METHODS: dict[str, UnlearnConfig] = {
 SEQUENTIAL: dict[str, UnlearnConfig] = {f"{m} sequential": replace(cfg, schedule="sequential")
                                         for m, cfg in MANIFOLD_METHODS.items()}
 ALL_METHODS: dict[str, UnlearnConfig] = {**METHODS, **MANIFOLD_METHODS, **SEQUENTIAL}
-DEFAULT_METHOD = "adv-keep sequential"  # what measured best (benchmarks/RESULTS.md)
+DEFAULT_METHOD = "esd"  # what measured best (benchmarks/RESULTS.md: no anchor variant dominated)
 LATENT_SAMPLES = 16
 
 

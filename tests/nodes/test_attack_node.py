@@ -7,7 +7,7 @@ import pytest
 import torch
 from comfy_support.inprocess import effective_unet_state, run_node
 
-ERASE = dict(iterations=4, anchor_steps=2, latent_source="noise", sample_size=64, lr=1e-2, seed=3)
+ERASE = dict(method="adversarial", iterations=4, anchor_steps=2, latent_source="noise", sample_size=64, lr=1e-2, seed=3)
 ATTACK = dict(latent_source="noise", sample_size=64, steps=6, lr=0.05, seed=1)
 
 

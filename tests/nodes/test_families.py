@@ -9,7 +9,7 @@ import pytest
 import torch
 from comfy_support.inprocess import run_node, unet_state
 
-FAST = dict(iterations=2, anchor_steps=2, latent_source="noise", sample_size=64, lr=1e-3, seed=3)
+FAST = dict(method="adversarial", iterations=2, anchor_steps=2, latent_source="noise", sample_size=64, lr=1e-3, seed=3)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import pytest
 import torch
 from comfy_support.inprocess import effective_unet_state, run_node, unet_state
 
-FAST = dict(iterations=4, anchor_steps=2, latent_source="noise", sample_size=64, lr=1e-4, seed=3)
+FAST = dict(method="adversarial", iterations=4, anchor_steps=2, latent_source="noise", sample_size=64, lr=1e-4, seed=3)
 FAMILIES = ("flux-dev", "flux-schnell", "sd3", "sd3.5")
 PRESET = {"flux-dev": "xattn-kv", "flux-schnell": "xattn", "sd3": "xattn", "sd3.5": "xattn"}
 

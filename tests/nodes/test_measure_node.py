@@ -7,7 +7,7 @@ import sys
 import pytest
 from comfy_support.inprocess import run_node
 
-ERASE = dict(iterations=4, anchor_steps=2, latent_source="noise", sample_size=64, lr=1e-2, seed=3)
+ERASE = dict(method="adversarial", iterations=4, anchor_steps=2, latent_source="noise", sample_size=64, lr=1e-2, seed=3)
 SMALL = dict(width=64, height=64, steps=2, samples=2, seed=11,
              target_prompts="Van Gogh painting", preserve_prompts="a photo of a cat\na red house")
 
