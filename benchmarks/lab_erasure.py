@@ -36,10 +36,10 @@ from advanchor_core.lab.figures import image_grid  # noqa: E402
 from advanchor_core.lab.metrics import Comparison, EvalPlan, LabConcept, chance_floor, evaluate  # noqa: E402
 from advanchor_core.lab.world import load_world  # noqa: E402
 from advanchor_core.unlearn import UnlearnConfig  # noqa: E402
+from benchmarks.plane import per_seed, targets_met, verdict  # noqa: E402
 from benchmarks.results_md import write_section  # noqa: E402
 
 GRID = ROOT / "benchmarks" / "lab_erasure_grid.png"
-FLOOR_SLACK = 0.05  # the plane's slack; about one sampling-error width at 150 samples a cell
 TUNED = ("red", "circle", "stripes")     # the lab's settings were looked at on these
 TARGET_SAMPLES = 150
 
@@ -61,10 +61,6 @@ class Row:
     valid: float
     seconds: float
     passes: float
-
-    def meets(self) -> dict[str, bool]:
-        return {"floor": self.residual <= self.floor + FLOOR_SLACK, "valid": self.invalid <= 0.05,
-                "preserve": self.preservation >= 0.95}
 
 
 def _adv(loss: str, **anchor) -> UnlearnConfig:
@@ -143,33 +139,15 @@ def aggregate(rows: list[Row]) -> list[str]:
     keys = list(dict.fromkeys((r.concept, r.method) for r in rows))
     for concept, method in keys:
         rs = [r for r in rows if (r.concept, r.method) == (concept, method)]
-        met = [r.meets() for r in rs]
-        ok = [k for k in met[0] if all(m[k] for m in met)]
-        j = lambda f: " / ".join(f(r) for r in rs)  # noqa: E731
+        j = lambda cell: per_seed(rs, cell)  # noqa: E731
         lines.append(
             f"| {concept} | {method} | {j(lambda r: pct(r.residual))} ({j(lambda r: pct(r.floor))}) | "
             f"{j(lambda r: pct(r.invalid))} | {j(lambda r: pct(r.preservation))} | "
             f"{j(lambda r: pct(r.worst_other))} | {j(lambda r: f'{r.drift:.3f}')} | "
             f"{j(lambda r: pct(r.trained_leak))} | {j(lambda r: pct(r.heldout_leak))} | "
             f"{j(lambda r: pct(r.valid))} | {j(lambda r: f'{r.seconds:.0f}')} | "
-            f"{rs[0].passes:.1f} | {'all' if len(ok) == 3 else ', '.join(ok) or 'none'} |")
+            f"{rs[0].passes:.1f} | {targets_met(rs)} |")
     return lines
-
-
-def verdict(rows: list[Row]) -> list[str]:
-    """Per concept: the methods on the plane on every seed; per split, those on it for all."""
-    out = []
-    for split in dict.fromkeys(r.split for r in rows):
-        rs = [r for r in rows if r.split == split]
-        per = {}
-        for name in dict.fromkeys(r.concept for r in rs):
-            per[name] = [m for m in dict.fromkeys(r.method for r in rs if r.concept == name)
-                         if all(all(r.meets().values()) for r in rs if (r.concept, r.method) == (name, m))]
-        every = [m for m in per[next(iter(per))] if all(m in ms for ms in per.values())]
-        detail = "; ".join(f"{n}: {', '.join(ms) or 'none'}" for n, ms in per.items())
-        out.append(f"- **{split}**: on the plane on every seed — {detail}; for every concept of the "
-                   f"split: {', '.join(every) or 'no method'}.")
-    return out
 
 
 def main() -> None:
@@ -276,7 +254,7 @@ def report(rows: list[Row], search_rows: list[Row], seeds, seconds: float | None
         rs = [r for r in rows if r.split == split]
         if rs:
             lines += [f"### {split} concepts", "", *aggregate(rs), ""]
-    lines += verdict(rows)
+    lines += verdict(rows, "concept", "concept")
     if search_rows:
         lines += ["", "### Variant search", "", *aggregate(search_rows)]
     if grid:

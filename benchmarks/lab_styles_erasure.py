@@ -34,9 +34,8 @@ from advanchor_core.lab.styles.metrics import (StyleComparison, StyleConcept, St
                                                evaluate_style)
 from advanchor_core.lab.styles.world import load_world  # noqa: E402
 from advanchor_core.unlearn import UnlearnConfig  # noqa: E402
+from benchmarks.plane import per_seed, targets_met, verdict  # noqa: E402
 from benchmarks.results_md import write_section  # noqa: E402
-
-SLACK = 0.05
 
 
 def methods() -> dict[str, tuple[str, UnlearnConfig | None, str]]:
@@ -80,10 +79,6 @@ class Row:
     seconds: float
     passes: float
 
-    def meets(self) -> dict[str, bool]:
-        return {"floor": self.residual <= self.floor + SLACK, "valid": self.invalid <= 0.05,
-                "preserve": self.preservation >= 0.95}
-
 
 def split_of(style: str) -> str:
     return "tuning" if style in data.TUNING_STYLES else (
@@ -112,33 +107,15 @@ def table(rows: list[Row]) -> list[str]:
              "plane |", "|" + "---|" * 13]
     for style, method in dict.fromkeys((r.style, r.method) for r in rows):
         rs = [r for r in rows if (r.style, r.method) == (style, method)]
-        j = lambda f: " / ".join(f(r) for r in rs)  # noqa: E731
-        met = [r.meets() for r in rs]
-        ok = [k for k in met[0] if all(m[k] for m in met)]
+        j = lambda cell: per_seed(rs, cell)  # noqa: E731
         lines.append(
             f"| {style} | {method} | {j(lambda r: pct(r.residual))} ({j(lambda r: pct(r.floor))}) | "
             f"{j(lambda r: pct(r.style_residual))} | {j(lambda r: pct(r.invalid))} | "
             f"{j(lambda r: pct(r.content))} | {j(lambda r: pct(r.preservation))} | "
             f"{j(lambda r: f'{r.neighbour} {pct(r.neighbour_kept)}')} | {j(lambda r: pct(r.heldout))} | "
             f"{j(lambda r: f'{r.drift:.3f}')} | {j(lambda r: f'{r.seconds:.0f}')} | {rs[0].passes:.1f} | "
-            f"{'all' if len(ok) == 3 else ', '.join(ok) or 'none'} |")
+            f"{targets_met(rs)} |")
     return lines
-
-
-def verdict(rows: list[Row]) -> list[str]:
-    """Per style: the methods on the plane on every seed; per split, those on it for all."""
-    out = []
-    for split in dict.fromkeys(r.split for r in rows):
-        rs = [r for r in rows if r.split == split]
-        per = {}
-        for name in dict.fromkeys(r.style for r in rs):
-            per[name] = [m for m in dict.fromkeys(r.method for r in rs if r.style == name)
-                         if all(all(r.meets().values()) for r in rs if (r.style, r.method) == (name, m))]
-        every = [m for m in per[next(iter(per))] if all(m in ms for ms in per.values())]
-        detail = "; ".join(f"{n}: {', '.join(ms) or 'none'}" for n, ms in per.items())
-        out.append(f"- **{split}**: on the plane on every seed — {detail}; for every style of the "
-                   f"split: {', '.join(every) or 'no method'}.")
-    return out
 
 
 def report(rows: list[Row], seconds: float | None) -> str:
@@ -169,7 +146,7 @@ def report(rows: list[Row], seconds: float | None) -> str:
         rs = [r for r in rows if r.split == split]
         if rs:
             lines += [f"### {split} styles", "", *table(rs), ""]
-    return "\n".join([*lines, *verdict(rows), ""])
+    return "\n".join([*lines, *verdict(rows, "style", "style"), ""])
 
 
 def main() -> None:
