@@ -52,6 +52,16 @@ def table(cmp: Comparison, concept: LabConcept) -> str:
     return "\n".join(f"{r[0]:<{width}}  {r[1]:>7} {r[2]:>7}  {r[3]}" for r in rows)
 
 
+def before_after_rows(world, labels: list[str], batch: list[str], n: int, seed: int, delta):
+    """Grid rows for `batch` (n prompts per label) sampled before and after at the same seeds."""
+    before = world.sample(batch, seed=seed)
+    after = world.sample(batch, seed=seed, delta=delta)
+    rows = []
+    for i, label in enumerate(labels):
+        rows += [(f"{label}\nbefore", before[i * n:(i + 1) * n]), ("after", after[i * n:(i + 1) * n])]
+    return rows
+
+
 def grid_rows(world, concept: LabConcept, delta, n: int = 8, seed: int = 0):
     """Before/after rows at the same seeds: target, a synonym, and two unrelated prompts."""
     target = concept.target_prompts()
@@ -59,12 +69,7 @@ def grid_rows(world, concept: LabConcept, delta, n: int = 8, seed: int = 0):
     prompts += [p for ps in concept.synonym_prompts().values() for p in ps[:1]]
     prompts += [row[0] for row in concept.preserve_prompts()[::17][:2]]
     batch = [p for p in prompts for _ in range(n)]
-    before = world.sample(batch, seed=seed)
-    after = world.sample(batch, seed=seed, delta=delta)
-    rows = []
-    for i, p in enumerate(prompts):
-        rows += [(f"{p}\nbefore", before[i * n:(i + 1) * n]), ("after", after[i * n:(i + 1) * n])]
-    return rows
+    return before_after_rows(world, prompts, batch, n, seed, delta)
 
 
 def style_table(cmp: StyleComparison) -> str:
@@ -99,12 +104,7 @@ def style_grid_rows(world, cmp: StyleComparison, delta, n: int = 8, seed: int = 
     prompts.append(styles_data.style_prompt(neighbour, *contents[0]))
     families = [(style, "in-style"), (style, "prefix"), (style, "style-of"), (neighbour, "in-style")]
     batch = [styles_data.style_prompt(s, *c, t) for s, t in families for c in contents]
-    before = world.sample(batch, seed=seed)
-    after = world.sample(batch, seed=seed, delta=delta)
-    rows = []
-    for i, p in enumerate(prompts):
-        rows += [(f"{p}\nbefore", before[i * n:(i + 1) * n]), ("after", after[i * n:(i + 1) * n])]
-    return rows
+    return before_after_rows(world, prompts, batch, n, seed, delta)
 
 
 def run_style(name: str, method: str, seed: int, samples: int):
