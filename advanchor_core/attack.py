@@ -41,7 +41,7 @@ from .denoiser import CountingDenoiser, Denoiser
 from .errors import AdvAnchorError, Cancelled, NonFiniteLossError
 from .latents import Draw, LatentConfig, draw_training_latents
 from .text import TextEncoder, soft_prompt_encoder
-from .unlearn import OnStep, ShouldCancel, StepReport
+from .progress import OnStep, ShouldCancel, StepReport
 
 SPACES = ("auto", "input", "conditioning")
 SPACE_NOTES = {

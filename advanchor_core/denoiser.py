@@ -129,6 +129,32 @@ class CountingDenoiser:
         return self.inner(x_t, t, cond, delta)
 
 
+class WithDelta:
+    """`inner` with a fixed weight delta on: an erased model whose "frozen" state is erased.
+
+    Why: an attack or a measurement treats the erased model as the model under test, so its
+    frozen calls (delta None) must carry the erasure; a further delta adds to it.
+    """
+
+    def __init__(self, inner: Denoiser, delta: Delta):
+        self.inner, self.delta, self.schedule = inner, dict(delta), inner.schedule
+
+    def named_weights(self) -> dict[str, Tensor]:
+        return self.inner.named_weights()
+
+    def network(self) -> nn.Module:
+        return self.inner.network()
+
+    def context_of(self, cond: Tensor) -> Tensor:
+        return self.inner.context_of(cond)
+
+    def __call__(self, x_t: Tensor, t: Tensor, cond: Tensor, delta: Delta | None = None) -> Tensor:
+        merged = dict(self.delta)
+        for k, d in (delta or {}).items():
+            merged[k] = merged[k] + d if k in merged else d
+        return self.inner(x_t, t, cond, merged)
+
+
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +28,8 @@ from .erasure import Erasure, describe
 from .errors import AdvAnchorError, Cancelled, NonFiniteLossError
 from .latents import Draw, LatentConfig, draw_training_latents
 from .presets import select_parameters
+from .progress import OnStep, ShouldCancel, StepReport
+from .robust import PrefixAdversary
 from .sensitivity import AnchorChoice, ProbeConfig, candidate_map, choose_anchor, make_probes
 
 METHODS = ("adversarial", "fixed", "esd")
@@ -90,16 +91,6 @@ def reference_config(**overrides) -> UnlearnConfig:
                    **overrides)
 
 
-@dataclass(frozen=True)
-class StepReport:
-    step: int         # 1-based within its phase
-    total: int
-    phase: str        # "anchor" or "unlearn"
-    losses: dict[str, float]
-    passes: int       # denoiser passes so far
-    reports: int      # how many reports the whole run makes (a progress bar's total)
-
-
 @dataclass
 class UnlearnResult:
     erasure: Erasure
@@ -108,10 +99,6 @@ class UnlearnResult:
     passes_per_update: float
     seconds: float
     anchor_choice: AnchorChoice | None = None  # start "map": the candidate chosen, and the map
-
-
-OnStep = Callable[[StepReport], None]
-ShouldCancel = Callable[[], bool]
 
 
 @dataclass
@@ -136,6 +123,7 @@ class _Run:
     on_step: OnStep | None
     should_cancel: ShouldCancel | None
     reports: int
+    adversary: PrefixAdversary | None = None
     history: list[StepReport] = field(default_factory=list)
 
     # --- frozen side -------------------------------------------------------------------
@@ -156,6 +144,8 @@ class _Run:
             prompts["superclass"] = cc.superclass
             if cc.retain is not None:
                 prompts["retain"] = cc.retain
+        if self.adversary is not None:
+            prompts["erase"] = cc.erase  # the attack's target: the original, plain prompt
         return prompts
 
     def references(self, draw: Draw, anchor: AnchorState | None = None) -> _Refs:
@@ -223,14 +213,20 @@ class _Run:
 
     # --- weights -----------------------------------------------------------------------
     def theta_step(self, delta: dict[str, Tensor], opt: torch.optim.Optimizer, draw: Draw,
-                   target: Tensor, refs: _Refs) -> dict[str, float]:
-        """One weight update: the concept towards `target`, the preserved prompts unchanged."""
+                   target: Tensor, refs: _Refs, update: int) -> dict[str, float]:
+        """One weight update: the concept towards `target`, the preserved prompts unchanged
+        (and, in a robust run, the attack's prefixed prompt towards `target` too)."""
         cc, cfg = self.cc, self.config
         keep_conds = [cc.superclass] + ([cc.retain] if cc.retain is not None else [])
         conds = [cc.erase] + (keep_conds if cfg.preservation > 0 else [])
+        losses = self.harden(delta, draw, refs, update)
+        if self.adversary is not None:
+            conds.append(self.adversary.conditioning())
         out = self._batched(draw, torch.cat(conds), delta)
-        erase = F.mse_loss(widen(out[0]), widen(target))
-        keep = F.mse_loss(widen(out[1:]), widen(refs.preserved())) if cfg.preservation > 0 \
+        erased = out[[0, -1]] if self.adversary is not None else out[:1]
+        erase = F.mse_loss(widen(erased), widen(target).expand_as(erased))
+        kept = out[1:1 + sum(c.shape[0] for c in keep_conds)] if cfg.preservation > 0 else None
+        keep = F.mse_loss(widen(kept), widen(refs.preserved())) if kept is not None \
             else torch.zeros_like(erase)
         loss = erase + cfg.preservation * keep
         if not torch.isfinite(loss):
@@ -241,7 +237,13 @@ class _Run:
         for p, g in zip(params, grads):
             p.grad = g if not cfg.accumulate_grads or p.grad is None else p.grad + g
         opt.step()
-        return {"erase": erase.item(), "preserve": keep.item(), "total": loss.item()}
+        return {"erase": erase.item(), "preserve": keep.item(), "total": loss.item(), **losses}
+
+    def harden(self, delta: dict[str, Tensor], draw: Draw, refs: _Refs, update: int) -> dict[str, float]:
+        """Robust runs: re-attack the current erased model when the prefix is due."""
+        if self.adversary is None or not self.adversary.due(update):
+            return {}
+        return {"attack_gap": self.adversary.attack(self.denoiser, delta, draw, refs["erase"][0])}
 
     def target(self, draw: Draw, refs: _Refs, anchor_eps: Tensor | None) -> Tensor:
         if self.config.method == "adversarial":
@@ -265,9 +267,13 @@ class _Run:
 
 def unlearn(denoiser: Denoiser, cc: ConceptConditioning, config: UnlearnConfig = UnlearnConfig(), *,
             latents: Tensor | None = None, latent_shape: tuple[int, ...] | None = None,
-            anchor: AnchorState | None = None, on_step: OnStep | None = None,
+            anchor: AnchorState | None = None, adversary: PrefixAdversary | None = None,
+            on_step: OnStep | None = None,
             should_cancel: ShouldCancel | None = None) -> UnlearnResult:
     """Erase `cc.concept` from `denoiser`; the base weights are never written.
+
+    `adversary` makes the run robust (`robust`): its prefix is re-attacked at intervals and
+    erased on too; it is moved in place, and ends as the last attack found.
 
     `anchor` warm-starts δ (e.g. from a separate anchor search); only method "adversarial"
     has a δ, so an anchor with another method is refused rather than silently dropped.
@@ -291,7 +297,7 @@ def unlearn(denoiser: Denoiser, cc: ConceptConditioning, config: UnlearnConfig =
     cc = cc.to(device)
     gen = torch.Generator().manual_seed(config.seed)
     run = _Run(CountingDenoiser(with_autocast(denoiser, config.autocast)), cc, config, on_step,
-               should_cancel, _report_count(config))
+               should_cancel, _report_count(config), adversary)
     choice = None
     if config.method == "adversarial":
         anchor, choice = _start_anchor(run, config.anchor, gen, anchor, latents, latent_shape)
@@ -310,6 +316,8 @@ def unlearn(denoiser: Denoiser, cc: ConceptConditioning, config: UnlearnConfig =
             settings["anchor_start"] = {"space": anchor.space, "start": anchor.start}
     if choice is not None:
         settings["anchor_choice"] = choice.as_dict()
+    if adversary is not None:
+        settings["robust"] = adversary.metadata()
     erasure = Erasure({n: d.detach() for n, d in delta.items()},
                       describe([cc.concept.text] if cc.concept else [], settings))
     return UnlearnResult(erasure, run.history, anchor.detached() if anchor else None,
@@ -365,7 +373,7 @@ def _alternating(run: _Run, draws: list[Draw], delta, opt, anchor: AnchorState |
             anchor_opt = AnchorOptimizer(anchor, run.config.anchor, run.config.accumulate_grads)
             anchor_eps, adv, taken = run.refine(anchor, draw, refs, run.config.anchor.steps, anchor_opt)
             losses.update(adv=adv, anchor_steps=float(taken))
-        losses.update(run.theta_step(delta, opt, draw, run.target(draw, refs, anchor_eps), refs))
+        losses.update(run.theta_step(delta, opt, draw, run.target(draw, refs, anchor_eps), refs, i))
         run.report(i, total, "unlearn", losses)
 
 
@@ -376,7 +384,7 @@ def _theta_phase(run: _Run, draws: list[Draw], delta, opt, anchor: AnchorState |
         with torch.no_grad():
             anchor_eps = run.anchor_eps(draw, anchor) if anchor is not None else None
         run.report(i, len(draws), "unlearn",
-                   run.theta_step(delta, opt, draw, run.target(draw, refs, anchor_eps), refs))
+                   run.theta_step(delta, opt, draw, run.target(draw, refs, anchor_eps), refs, i))
 
 
 def _sequential(run: _Run, draws: list[Draw], delta, opt, anchor: AnchorState | None) -> None:

@@ -6,6 +6,7 @@ import torch
 
 from advanchor_core.attack import AttackConfig, attack_erasure, init_prefix, resolve_space
 from advanchor_core.concept import Concept
+from advanchor_core.denoiser import WithDelta
 from advanchor_core.errors import AdvAnchorError, Cancelled
 from advanchor_core.latents import LatentConfig
 from advanchor_core.unlearn import UnlearnConfig, unlearn
@@ -16,25 +17,17 @@ from .tiny_models import LATENT
 FAST = AttackConfig(steps=16, lr=0.05, eval_draws=3, latents=LatentConfig(source="noise"), seed=1)
 
 
-class Erased:
-    """The tiny UNet with a fixed erasure on: a `Denoiser` whose frozen model is the erased one."""
+class Erased(WithDelta):
+    """The tiny UNet with a fixed erasure on, logging its calls when given a log."""
 
     def __init__(self, inner, delta, log=None):
-        self.inner, self.delta, self.schedule, self.log = inner, delta, inner.schedule, log
+        super().__init__(inner, delta or {})
+        self.log = log
 
     def __call__(self, x, t, cond, delta=None):
         if self.log is not None:
             self.log.append("erased")
-        return self.inner(x, t, cond, self.delta)
-
-    def named_weights(self):
-        return self.inner.named_weights()
-
-    def network(self):
-        return self.inner.network()
-
-    def context_of(self, cond):
-        return cond
+        return super().__call__(x, t, cond, delta)
 
 
 class Logged(Erased):
