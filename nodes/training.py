@@ -14,6 +14,7 @@ from ..advanchor_core.anchors import LOSSES, AnchorConfig
 from ..advanchor_core.concept import Concept, ConceptConditioning, encode_concept
 from ..advanchor_core.errors import AdvAnchorError
 from ..advanchor_core.latents import LatentConfig
+from ..advanchor_core.robust import PrefixAdversary, RobustConfig
 from ..advanchor_core.unlearn import UnlearnConfig
 from .bridge.denoiser import ComfyDenoiser
 from .bridge.latents import clean_latents, latent_shape
@@ -123,3 +124,14 @@ def fit_to_model(config: UnlearnConfig, denoiser: ComfyDenoiser) -> UnlearnConfi
     if denoiser.family.guidance and config.latents.source == "sampled":
         return replace(config, latents=replace(config.latents, sample_guidance=1.0))
     return config
+
+
+def adversary(run: Prepared, every: int, steps: int, seed: int) -> PrefixAdversary | None:
+    """Robust unlearning's attacker for this run (None for every = 0). ComfyUI's CLIP gives no
+    input gradient, so its prefix is free rows of the encoded prompt (`attack`'s "conditioning")."""
+    if every == 0:
+        return None
+    device = next(iter(run.denoiser.named_weights().values())).device
+    return PrefixAdversary.start(run.encoder, run.cc.concept.prompt,
+                                 RobustConfig(every=every, steps=steps, seed=seed),
+                                 run.cc.erase.to(device))

@@ -149,6 +149,22 @@ def test_unlearn_passes_esd_eta_to_the_core(n, tiny, concept):
     assert json.loads(erasure.metadata["settings"])["config"]["esd_eta"] == 2.5
 
 
+def test_unlearn_robust_attacks_the_model_in_training_and_records_it(n, tiny, concept):
+    before = effective_unet_state(tiny["model"])
+    out, erasure, _ = run_node(n["unlearn"], model=tiny["model"], clip=tiny["clip"],
+                               concept=concept, robust_every=2, robust_steps=2,
+                               **(FAST | dict(iterations=3, method="esd")))
+    robust = json.loads(erasure.metadata["settings"])["robust"]
+    assert robust["rounds"] == 2 and robust["settings"]["steps"] == 2
+    assert robust["space"] == "conditioning"  # ComfyUI's CLIP: the prefix is free context rows
+    assert robust["prefixed_prompt"] == "* * * * * Van Gogh painting"
+    plain = run_node(n["unlearn"], model=tiny["model"], clip=tiny["clip"], concept=concept,
+                     **(FAST | dict(iterations=3, method="esd")))[1]
+    assert any(not torch.equal(plain.tensors[k], v) for k, v in erasure.tensors.items())
+    after = effective_unet_state(tiny["model"])
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
 def test_unlearn_with_latent_and_anchor_from_search(n, tiny, concept):
     state, _ = run_node(n["anchor"], model=tiny["model"], clip=tiny["clip"], concept=concept,
                         draws=1, steps=2, latent_source="noise", sample_size=64)
