@@ -38,6 +38,7 @@ from torch import Tensor
 from ..anchors import AnchorConfig
 from ..concept import Concept, encode_concept
 from ..latents import LatentConfig
+from ..robust import PrefixAdversary, RobustConfig
 from ..unlearn import StepReport, UnlearnConfig, UnlearnResult, unlearn
 from .metrics import Timer
 from .world import World
@@ -97,8 +98,10 @@ def training_latents(world: World, concept: LabTarget, n: int, seed: int) -> Ten
 
 def erase(world: World, concept: LabTarget, method: str = "adv2", seed: int = 0,
           config: UnlearnConfig | None = None, retain: bool = False,
-          on_step: Callable[[StepReport], None] | None = None) -> LabErasure:
-    """Erase a lab concept with a method of `ALL_METHODS` (its settings, or `config`'s)."""
+          on_step: Callable[[StepReport], None] | None = None,
+          robust: RobustConfig | None = None) -> LabErasure:
+    """Erase a lab concept with a method of `ALL_METHODS` (its settings, or `config`'s);
+    with `robust`, attacked and erased on the attack while it trains (seeded by `seed`)."""
     if method not in ALL_METHODS:
         raise ValueError(f"unknown lab method {method!r}: choose one of {list(ALL_METHODS)}")
     cfg = replace(config or ALL_METHODS[method], seed=seed)
@@ -111,5 +114,8 @@ def erase(world: World, concept: LabTarget, method: str = "adv2", seed: int = 0,
     with Timer() as timer:
         cc = encode_concept(world.encoder, core)
         latents = training_latents(world, concept, LATENT_SAMPLES, seed)
-        result = unlearn(world.denoiser, cc, cfg, latents=latents, on_step=on_step)
+        adversary = None if robust is None else PrefixAdversary.start(
+            world.encoder, core.prompt, replace(robust, seed=seed), cc.erase)
+        result = unlearn(world.denoiser, cc, cfg, latents=latents, adversary=adversary,
+                         on_step=on_step)
     return LabErasure(result.erasure.tensors, result, timer.seconds, method)

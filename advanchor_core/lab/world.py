@@ -56,12 +56,20 @@ class World:
         Deterministic: the initial noise of the i-th prompt comes from `seed` alone, and DDIM
         (η = 0) adds no noise afterwards.
         """
-        cond = self.encoder.encode(list(prompts))
+        return self.sample_conditioning(self.encoder.encode(list(prompts)), seed, steps,
+                                        guidance, delta, batch)
+
+    @torch.no_grad()
+    def sample_conditioning(self, cond: Tensor, seed: int = 0, steps: int = STEPS,
+                            guidance: float = GUIDANCE, delta: Mapping[str, Tensor] | None = None,
+                            batch: int = 96) -> Tensor:
+        """One image per row of `cond` [n, L, D] (e.g. an attack's conditioning, repeated),
+        with the noise `sample` gives its i-th prompt at this seed."""
         uncond = self.encoder.encode([""])
-        x_T = self.noise(len(prompts), seed)
+        x_T = self.noise(cond.shape[0], seed)
         out = [ddim_sample(self.denoiser, cond[i:i + batch], uncond, x_T=x_T[i:i + batch],
                            steps=steps, guidance=guidance, delta=delta)
-               for i in range(0, len(prompts), batch)]
+               for i in range(0, cond.shape[0], batch)]
         return torch.cat(out) if out else x_T[:0]
 
 

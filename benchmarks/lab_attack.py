@@ -1,0 +1,205 @@
+"""Does an erasure survive a prefix attack? Every lab method, with and without robust unlearning.
+
+    python benchmarks/lab_attack.py                       # 2 concepts × 4 methods × robust off/on × 2 seeds
+    python benchmarks/lab_attack.py --concepts red --seeds 0 --methods esd --robust on --no-write
+
+For each cell (concept, method, robust, seed) it erases the concept (`lab.erase`, the matched
+budget of `lab_erasure.py`; robust: `robust.RobustConfig` inside the loop), then:
+- measures the erasure on the concept's target prompts (≥ 150 samples), preservation of every
+  other prompt against the original at the same seeds, and invalid samples (`lab.metrics`);
+- attacks it: UnlearnDiffAtk's prefix (5 soft tokens on MiniLM's input embeddings, 40 steps,
+  lr 0.01) with an attack seed no training run used, over the run's training images;
+- samples the concept prompt with the prefix (`--samples`) and counts with the exact
+  classifier the samples that show the concept (invalid samples do not).
+  The attack success rate (ASR) is that share; the chance floor (the original's rate when the
+  prompt names only the superclass) is printed beside it, since no erasure goes below it.
+
+The target (issue 12): the attack recovers the concept on ≤ 10% of samples while preservation
+stays ≥ 95%, on every seed. It rewrites its section of `benchmarks/RESULTS.md` and, with
+`--json`, keeps every row; `--rows-from` renders the section from such dumps.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from advanchor_core.attack import AttackConfig, attack_erasure  # noqa: E402
+from advanchor_core.denoiser import WithDelta  # noqa: E402
+from advanchor_core.lab.classifier import classify  # noqa: E402
+from advanchor_core.lab.erase import METHODS, SEQUENTIAL, erase, training_latents, LATENT_SAMPLES  # noqa: E402
+from advanchor_core.lab.metrics import Comparison, EvalPlan, LabConcept, chance_floor, evaluate  # noqa: E402
+from advanchor_core.lab.world import World, load_world  # noqa: E402
+from advanchor_core.latents import LatentConfig  # noqa: E402
+from advanchor_core.robust import RobustConfig  # noqa: E402
+from benchmarks.plane import per_seed  # noqa: E402
+from benchmarks.results_md import write_section  # noqa: E402
+
+TUNED = ("red",)  # the robust settings were looked at on red only
+METHOD_NAMES = [*METHODS, "adv-keep sequential"]
+DEFAULT_METHODS = ["esd", "adv-keep sequential", "fixed-superclass", "adv2"]  # the defaults, the anchors
+ROBUST = RobustConfig(every=1, steps=5)
+ATTACK = AttackConfig(latents=LatentConfig(source="supplied", batch_size=4))
+ATTACK_SEED = 5_000  # + the run's seed: never a training seed
+ASR_TARGET, PRESERVATION_TARGET = 0.10, 0.95
+
+
+@dataclass
+class Row:
+    concept: str
+    split: str
+    method: str
+    robust: bool
+    seed: int
+    residual: float        # target prompts, plain, after the erasure
+    floor: float
+    invalid: float
+    preservation: float
+    asr: float             # the concept prompt with the attack's prefix
+    asr_valid: float
+    recovered: float | None  # the attack's held-out gap closed (1 = all of it)
+    seconds: float         # the erasure (training latents + unlearning)
+    passes: float          # denoiser passes per update
+    attack_seconds: float
+
+
+def concept_rate(world: World, concept: LabConcept, cond: torch.Tensor, n: int, seed: int,
+                 delta) -> tuple[float, float]:
+    """(share showing the concept, share valid) over n samples of one conditioning row."""
+    preds = classify(world.sample_conditioning(cond.expand(n, -1, -1), seed=seed, delta=delta))
+    return sum(concept.shows(p) for p in preds) / n, sum(p.valid for p in preds) / n
+
+
+def measure(world: World, concept: LabConcept, method: str, robust: bool, seed: int, base,
+            floor: float, plan: EvalPlan, samples: int) -> Row:
+    config = SEQUENTIAL[method] if method in SEQUENTIAL else None
+    name = "adv-keep" if method in SEQUENTIAL else method
+    run = erase(world, concept, name, seed=seed, config=config, robust=ROBUST if robust else None)
+    after = evaluate(world, plan, seed, run.delta)
+    cmp = Comparison(base, after, floor, run.seconds)
+    core = concept.core_concept()
+    start = time.perf_counter()
+    attack = attack_erasure(WithDelta(world.denoiser, run.delta), world.denoiser, world.encoder,
+                            core, replace(ATTACK, seed=ATTACK_SEED + seed),
+                            latents=training_latents(world, concept, LATENT_SAMPLES, seed))
+    attack_seconds = time.perf_counter() - start
+    asr, asr_valid = concept_rate(world, concept, attack.conditioning(), samples, seed, run.delta)
+    return Row(concept.word, "tuned" if concept.word in TUNED else "never tuned", method, robust,
+               seed, after.residual, floor, after.invalid, cmp.preservation, asr, asr_valid,
+               attack.report["held_out_gap"]["recovered"], run.seconds,
+               run.result.passes_per_update, attack_seconds)
+
+
+def pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.0f}%"
+
+
+def meets(rows: list[Row], asr_bound) -> str:
+    ok = [r.asr <= asr_bound(r) and r.preservation >= PRESERVATION_TARGET for r in rows]
+    return "**yes**" if all(ok) else ("on one seed" if any(ok) else "no")
+
+
+def issue_target(r: Row) -> float:
+    return ASR_TARGET
+
+
+def floor_target(r: Row) -> float:
+    """The lab's own reading: an erasure that maps the concept onto its superclass leaves the
+    chance floor, so an attack that gets back no more than floor + 5 points recovered nothing."""
+    return r.floor + 0.05
+
+
+def table(rows: list[Row]) -> list[str]:
+    lines = ["| concept | method | robust | before: residual, target prompts | ASR under attack "
+             "(floor) | valid under attack | invalid, target prompts | preservation | gap recovered | time s | "
+             "passes/upd | ASR ≤ 10%, preservation ≥ 95% | ASR ≤ floor + 5, preservation ≥ 95% |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for key in dict.fromkeys((r.concept, r.method, r.robust) for r in rows):
+        rs = [r for r in rows if (r.concept, r.method, r.robust) == key]
+        j = lambda cell: per_seed(rs, cell)  # noqa: E731
+        lines.append(
+            f"| {key[0]} | {key[1]} | {'on' if key[2] else 'off'} | "
+            f"{j(lambda r: pct(r.residual))} | {j(lambda r: pct(r.asr))} ({j(lambda r: pct(r.floor))}) | "
+            f"{j(lambda r: pct(r.asr_valid))} | "
+            f"{j(lambda r: pct(r.invalid))} | {j(lambda r: pct(r.preservation))} | "
+            f"{j(lambda r: pct(r.recovered))} | {j(lambda r: f'{r.seconds:.0f}')} | "
+            f"{rs[0].passes:.1f} | {meets(rs, issue_target)} | {meets(rs, floor_target)} |")
+    return lines
+
+
+def report(rows: list[Row], seeds, samples: int, seconds: float | None) -> str:
+    head = [
+        "## Lab: attack success rate with and without robust unlearning",
+        "",
+        f"`python benchmarks/lab_attack.py` ({platform.machine()}, CPU, "
+        f"{torch.get_num_threads()} thread(s); seeds {', '.join(map(str, seeds))}"
+        + (f"; {seconds / 60:.0f} min" if seconds else "") + "). "
+        "Before the attack: the residual over the concept's target prompts (≥ 150 samples). "
+        f"Under attack: {samples} samples of the concept prompt with the attack's prefix, "
+        "classified exactly; ASR = share showing the concept (invalid samples count as not "
+        "recovered). Attack: 5 soft tokens on MiniLM's input "
+        "embeddings, 40 Adam steps, lr 0.01, seed 5000 + run seed, the run's 16 training images. "
+        f"Robust: `RobustConfig(every={ROBUST.every}, steps={ROBUST.steps})`, the same attack "
+        "inside the loop, warm-started. Values per seed joined by '/'. "
+        "Target prompts and preservation as in `lab_erasure.py` (≥ 150 and 60–72 samples).",
+        "",
+    ]
+    parts = [*head]
+    for split in ("tuned", "never tuned"):
+        rs = [r for r in rows if r.split == split]
+        if rs:
+            parts += [f"**{split}** ({', '.join(dict.fromkeys(r.concept for r in rs))}):", "",
+                      *table(rs), ""]
+    return "\n".join(parts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concepts", nargs="+", default=["red", "square"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, choices=METHOD_NAMES)
+    parser.add_argument("--robust", nargs="+", default=["off", "on"], choices=["off", "on"])
+    parser.add_argument("--samples", type=int, default=150)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--json", type=Path, help="also dump every row here (rewritten after each)")
+    parser.add_argument("--rows-from", nargs="+", type=Path,
+                        help="render RESULTS.md from earlier --json dumps instead of running")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.rows_from:
+        rows = [Row(**r) for path in args.rows_from for r in json.loads(path.read_text())]
+        body = report(rows, sorted({r.seed for r in rows}), args.samples, None)
+    else:
+        start, rows = time.perf_counter(), []
+        world = load_world()
+        for name in args.concepts:
+            concept = LabConcept.parse(name)
+            plan = EvalPlan.sized(concept)
+            for seed in args.seeds:
+                base = evaluate(world, plan, seed)
+                floor = chance_floor(world, concept, plan.n_target, seed)
+                for method in args.methods:
+                    for robust in args.robust:
+                        rows.append(measure(world, concept, method, robust == "on", seed, base,
+                                            floor, plan, args.samples))
+                        print(json.dumps(asdict(rows[-1])), flush=True)
+                        if args.json:
+                            args.json.write_text(json.dumps([asdict(r) for r in rows], indent=1))
+        body = report(rows, args.seeds, args.samples, time.perf_counter() - start)
+    print(body)
+    if not args.no_write:
+        write_section("lab_attack", body)
+
+
+if __name__ == "__main__":
+    main()
