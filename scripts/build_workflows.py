@@ -141,10 +141,14 @@ def loader(g: Graph, pos, ckpt=CHECKPOINT) -> Node:
     return g.add("CheckpointLoaderSimple", pos, ckpt_name=ckpt)
 
 
+SD15_SAMPLER = dict(steps=25, cfg=7.5, sampler_name="euler", scheduler="normal", denoise=1.0)
+
+
 def sampler_branch(g: Graph, x, y, model, clip_pos, clip_neg, latent, seed, vae, title,
-                   steps=25, cfg=7.5):
-    ks = g.add("KSampler", (x, y), title=f"KSampler {title}", seed=42, steps=steps, cfg=cfg,
-               sampler_name="euler", scheduler="normal", denoise=1.0)
+                   sampler: dict = SD15_SAMPLER):
+    """KSampler → VAEDecode; `model` and `vae` are (node, output slot), or a checkpoint loader
+    for `vae` (its slot 2)."""
+    ks = g.add("KSampler", (x, y), title=f"KSampler {title}", seed=42, **sampler)
     g.link(model[0], model[1], ks, "model")
     g.link(clip_pos, 0, ks, "positive")
     g.link(clip_neg, 0, ks, "negative")
@@ -153,7 +157,7 @@ def sampler_branch(g: Graph, x, y, model, clip_pos, clip_neg, latent, seed, vae,
         g.link(seed, 0, ks, "seed")
     dec = g.add("VAEDecode", (x, y + ks.height() + 30))
     g.link(ks, 0, dec, "samples")
-    g.link(vae, 2, dec, "vae")
+    g.link(*(vae if isinstance(vae, tuple) else (vae, 2)), dec, "vae")
     return ks, dec
 
 
@@ -401,6 +405,86 @@ def erase_attack_measure(oi) -> dict:
     return g.to_json()
 
 
+def erase_compare_dit(g: Graph, model: tuple, clip: tuple, vae: tuple, loaders: list[Node],
+                      family: str, sampler: dict, positive: str, guidance: float | None,
+                      unlearn_widgets: dict, note: str) -> dict:
+    """Erase → save → sample original and erased at one seed, side by side: the SD1.5 style
+    workflow on a rectified-flow transformer (its own loaders, latent and sampler settings)."""
+    concept = g.add("AdvAnchorConcept", (0, 560), concept="Van Gogh")
+    u = g.add("AdvAnchorUnlearn", (380, 120), **unlearn_widgets)
+    g.link(*model, u, "model")
+    g.link(*clip, u, "clip")
+    g.link(concept, 0, u, "concept")
+    erasure = g.add("AdvAnchorSaveErasure", (380, 120 + u.height() + 60), format="LoRA", rank=16,
+                    filename_prefix=f"advanchor_{family}_van_gogh")
+    g.link(u, 1, erasure, "erasure")
+    curve = g.add("PreviewImage", (760, 120), title="Loss curve")
+    curve.width = 400
+    g.link(u, 2, curve, "images")
+    pos = g.add("CLIPTextEncode", (760, 520), title="Prompt (positive)", text=positive)
+    neg = g.add("CLIPTextEncode", (760, 760), title="Prompt (negative)",
+                text="" if guidance is not None else NEGATIVE)
+    g.link(*clip, pos, "clip")
+    g.link(*clip, neg, "clip")
+    positive_cond = pos
+    if guidance is not None:
+        positive_cond = g.add("FluxGuidance", (760, 1000), guidance=guidance)
+        g.link(pos, 0, positive_cond, "conditioning")
+    latent = g.add("EmptySD3LatentImage", (760, 1160), width=1024, height=1024, batch_size=1)
+    seed = g.add("PrimitiveInt", (760, 1340), title="Seed (shared by A and B)", value=42)
+    branches = [sampler_branch(g, 1180, 120 + 520 * row, m, positive_cond, neg, latent, seed, vae,
+                               title, sampler)
+                for row, (m, title) in enumerate(((model, "A · original"), ((u, 0), "B · erased")))]
+    st, save = stitch_and_save(g, 1560, 120, branches[0][1], branches[1][1],
+                               f"advanchor/{family}_van_gogh_before_after")
+    g.group("1 · What to erase", [*loaders, concept], COLORS["what"])
+    g.group("2 · Erase it (a patched clone; the original MODEL is untouched)", [u, erasure, curve],
+            COLORS["erase"])
+    g.group("A · original model", list(branches[0]), COLORS["before"])
+    g.group("B · erased model, same seed", list(branches[1]), COLORS["after"])
+    g.group("3 · Side by side", [st, save], COLORS["out"])
+    g.note(note, (0, 900), (360, 420))
+    return g.to_json()
+
+
+def erase_flux_compare(oi) -> dict:
+    g = Graph(oi)
+    unet = g.add("UNETLoader", (0, 120), unet_name="flux1-dev.safetensors", weight_dtype="fp8_e4m3fn")
+    clip = g.add("DualCLIPLoader", (0, 260), clip_name1="clip_l.safetensors",
+                 clip_name2="t5xxl_fp8_e4m3fn.safetensors", type="flux")
+    vae = g.add("VAELoader", (0, 440), vae_name="ae.safetensors")
+    return erase_compare_dit(
+        g, (unet, 0), (clip, 0), (vae, 0), [unet, clip, vae], "flux",
+        dict(steps=20, cfg=1.0, sampler_name="euler", scheduler="simple", denoise=1.0),
+        "a painting of a starry night over a quiet village by Van Gogh", 3.5,
+        dict(parameters="xattn-kv", gradient_checkpointing=True, sample_size=512, sample_steps=20),
+        "**Erase an artist's style from Flux.1 dev.**\n\nThe transformer loads in fp8 "
+        "(`weight_dtype`); Unlearn trains only the text stream's q/k/v of the dual-stream blocks "
+        "(`xattn-kv`) with gradient checkpointing on: by count 19.1 GiB of GPU memory before "
+        "activations (all of `xattn`: 32.5 GiB). The erasure itself is float32, kept beside the "
+        "fp8 weights. Flux.1 dev samples at cfg 1 with its guidance input (FluxGuidance 3.5); "
+        "Unlearn samples its training images the same way.\n\nFor Flux.1 schnell load its "
+        "file instead and set the KSamplers to 4 steps.")
+
+
+def erase_sd3_compare(oi) -> dict:
+    g = Graph(oi)
+    ckpt = g.add("CheckpointLoaderSimple", (0, 120), ckpt_name="sd3.5_medium.safetensors")
+    clip = g.add("TripleCLIPLoader", (0, 260), clip_name1="clip_l.safetensors",
+                 clip_name2="clip_g.safetensors", clip_name3="t5xxl_fp16.safetensors")
+    return erase_compare_dit(
+        g, (ckpt, 0), (clip, 0), (ckpt, 2), [ckpt, clip], "sd3",
+        dict(steps=28, cfg=4.5, sampler_name="euler", scheduler="sgm_uniform", denoise=1.0),
+        "a painting of a starry night over a quiet village by Van Gogh", None,
+        dict(sample_size=512, sample_steps=20),
+        "**Erase an artist's style from SD3.5 medium.**\n\nThe checkpoint gives the MMDiT and "
+        "the VAE, TripleCLIPLoader the three text encoders (CLIP-L, CLIP-G, T5-XXL): the "
+        "concept's rows are found in each part of the context. Unlearn trains the joint "
+        "attention of the MMDiT blocks (`xattn`), the preset table in the README says what each "
+        "preset trains per family. Samplers A and B share the seed: the only difference is "
+        "the erasure.")
+
+
 WORKFLOWS = {
     "erase_artist_style_compare": erase_artist_style_compare,
     "erase_nudity_save_checkpoint": erase_nudity_save_checkpoint,
@@ -408,6 +492,8 @@ WORKFLOWS = {
     "erase_two_concepts_save": erase_two_concepts_save,
     "inspect_sensitivity_then_unlearn": inspect_sensitivity_then_unlearn,
     "erase_attack_measure": erase_attack_measure,
+    "erase_flux_compare": erase_flux_compare,
+    "erase_sd3_compare": erase_sd3_compare,
 }
 
 

@@ -1,5 +1,7 @@
-"""Thin SD3 model files that ComfyUI's own separate loaders detect: the transformer for
-UNETLoader, a CLIP-L for CLIPLoader (type sd3), a 16-channel TAESD for VAELoader.
+"""Thin SD3 model files that ComfyUI's own loaders detect: the transformer for UNETLoader, a
+CLIP-L for CLIPLoader (type sd3), a 16-channel TAESD for VAELoader, and the transformer with
+that VAE in one checkpoint for CheckpointLoaderSimple (as SD3.5's own files, without text
+encoders).
 
 Why these three: SD3's MMDiT is detected from its weights at any width that is 64 × depth
 (tests/comfy_support/tiny_dit.py), but ComfyUI builds text encoders from fixed configs, so the
@@ -16,7 +18,7 @@ import sys
 from pathlib import Path
 
 FILES = {"diffusion_models": "thin_sd3.safetensors", "text_encoders": "thin_clip_l.safetensors",
-         "vae": "thin_taesd16.safetensors"}
+         "vae": "thin_taesd16.safetensors", "checkpoints": "thin_sd3_checkpoint.safetensors"}
 
 
 def write_sd3_files(models: Path, seed: int = 0) -> None:
@@ -38,6 +40,9 @@ def write_sd3_files(models: Path, seed: int = 0) -> None:
         parts = {"diffusion_models": model.model.diffusion_model.state_dict(),
                  "text_encoders": clip.cond_stage_model.clip_l.transformer.state_dict(),
                  "vae": vae.first_stage_model.state_dict()}
+        parts["checkpoints"] = {
+            **{f"model.diffusion_model.{k}": v for k, v in parts["diffusion_models"].items()},
+            **{f"first_stage_model.{k}": v for k, v in parts["vae"].items()}}
         for folder, sd in parts.items():
             (models / folder).mkdir(parents=True, exist_ok=True)
             comfy.utils.save_torch_file({k: v.contiguous() for k, v in sd.items()},

@@ -1,6 +1,12 @@
 """The example workflows in workflows/, run the way a user runs them: one headless ComfyUI
-(the pack in custom_nodes/, a generated thin SD1.5 checkpoint), each workflow converted from
-its UI format with the server's own /object_info, shrunk to test sizes, then queued."""
+(the pack in custom_nodes/, generated thin SD1.5 and SD3 files), each workflow converted from
+its UI format with the server's own /object_info, shrunk to test sizes, then queued.
+
+Two loaders are swapped, because no thin file of theirs exists (ComfyUI builds these models
+at full size only): SD3's TripleCLIPLoader (CLIP-G 1.4 GB, T5-XXL 9 GB) becomes a CLIPLoader of
+a thin CLIP-L (type sd3, which SD3 runs on), and Flux's UNETLoader, DualCLIPLoader and
+VAELoader become the test nodes of `comfy_support/tiny_nodes` (a tiny Flux.1 dev built from
+ComfyUI's own classes). Every node after the loaders runs as the workflow has it."""
 from __future__ import annotations
 
 import copy
@@ -18,14 +24,23 @@ REPO = TESTS.parent
 WORKFLOWS = REPO / "workflows"
 sys.path.insert(0, str(TESTS))
 sys.path.insert(0, str(REPO / "scripts"))   # ui_format: the UI-format reader the build script uses too
-from ui_format import set_widget  # noqa: E402
+from comfy_support.checkpoint_dit import FILES as SD3_FILES  # noqa: E402
+from build_workflows import Node  # noqa: E402
+from ui_format import input_specs, is_widget, set_widget, widget_names  # noqa: E402
 
 THIN = "thin_sd15.safetensors"
+THIN_BY_FAMILY = {"sd3": SD3_FILES["checkpoints"]}  # a checkpoint name containing the key
+SWAPS = {
+    "TripleCLIPLoader": ("CLIPLoader", {"clip_name": SD3_FILES["text_encoders"], "type": "sd3"}),
+    "UNETLoader": ("AdvAnchorTestTinyFlux", {}),
+    "DualCLIPLoader": ("AdvAnchorTestTinyFluxClip", {}),
+    "VAELoader": ("AdvAnchorTestTinyVAE16", {}),
+}
 
 # Test sizes: each entry must name an existing widget (a renamed input fails here, loudly).
 SHRINK = {
-    "CheckpointLoaderSimple": {"ckpt_name": THIN},
     "EmptyLatentImage": {"width": 64, "height": 64},
+    "EmptySD3LatentImage": {"width": 64, "height": 64},
     "KSampler": {"steps": 2},
     "AdvAnchorUnlearn": {"iterations": 2, "lr": 1e-3, "sample_size": 64, "sample_count": 1,
                          "sample_steps": 2, "anchor_steps": 2},
@@ -45,11 +60,28 @@ def load_workflow(name: str) -> dict:
     return json.loads((WORKFLOWS / f"{name}.json").read_text())
 
 
+def thin_checkpoint(name: str) -> str:
+    return next((thin for key, thin in THIN_BY_FAMILY.items() if key in name), THIN)
+
+
+def swap(node: dict, kind: str, values: dict, info: dict) -> None:
+    """Make `node` a `kind` node (same id, links and outputs) with these widget values."""
+    defaults = {n: Node.default(s) for n, s in input_specs(info) if is_widget(s)}
+    node["type"] = kind
+    node["widgets_values"] = [v for name, control in widget_names(info)
+                              for v in ([values.get(name, defaults[name])] + (["fixed"] if control else []))]
+
+
 def shrink(workflow: dict, object_info: dict, lora: str | None = None) -> dict:
-    """A copy of a UI workflow on the thin checkpoint with test sizes (and a given LoRA file)."""
+    """A copy of a UI workflow on thin models with test sizes (and a given LoRA file)."""
     wf = copy.deepcopy(workflow)
     for node in wf["nodes"]:
+        if node["type"] in SWAPS:
+            kind, values = SWAPS[node["type"]]
+            swap(node, kind, values, object_info[kind])
         changes = dict(SHRINK.get(node["type"], {}))
+        if node["type"] == "CheckpointLoaderSimple":
+            changes["ckpt_name"] = thin_checkpoint(node["widgets_values"][0])
         if node["type"] in ("LoraLoader", "LoraLoaderModelOnly") and lora:
             changes["lora_name"] = lora
         for name, value in changes.items():
@@ -67,6 +99,10 @@ def server(tmp_path_factory):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     subprocess.run([sys.executable, str(TESTS / "comfy_support" / "checkpoint.py"),
                     str(srv.checkpoints / THIN)], check=True, env=env, capture_output=True)
+    subprocess.run([sys.executable, str(TESTS / "comfy_support" / "checkpoint_dit.py"),
+                    str(srv.base / "models")], check=True, env=env, capture_output=True)
+    (srv.base / "custom_nodes" / "advanchor_test_tiny").symlink_to(
+        TESTS / "comfy_support" / "tiny_nodes", target_is_directory=True)
     srv.start()
     yield srv
     srv.stop()

@@ -1,0 +1,49 @@
+"""Test-only ComfyUI nodes: a tiny Flux.1 dev, its text encoder and a 16-channel VAE, seeded.
+
+Why: ComfyUI's detection only builds Flux at its full width (24 heads of 128 channels, 12B
+parameters) and its T5-XXL at 4.7B, so no thin Flux file loads through UNETLoader and
+DualCLIPLoader. The workflow tests put these nodes where the Flux workflow's loaders are and run
+everything after them as a user would. Linked into the test server's custom_nodes only.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/: comfy_support
+
+
+class _Tiny:
+    CATEGORY = "advanchor tests"
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {}}
+
+
+class TinyFluxModel(_Tiny):
+    RETURN_TYPES = ("MODEL",)
+
+    def load(self):
+        from comfy_support import tiny_dit
+        return (tiny_dit.tiny_flux(),)
+
+
+class TinyFluxClip(_Tiny):
+    RETURN_TYPES = ("CLIP",)
+
+    def load(self):
+        from comfy_support import tiny_dit
+        return (tiny_dit.tiny_flux_clip(),)
+
+
+class TinyVAE16(_Tiny):
+    RETURN_TYPES = ("VAE",)
+
+    def load(self):
+        from comfy_support import tiny_dit
+        return (tiny_dit.tiny_vae16(),)
+
+
+NODE_CLASS_MAPPINGS = {"AdvAnchorTestTinyFlux": TinyFluxModel,
+                       "AdvAnchorTestTinyFluxClip": TinyFluxClip,
+                       "AdvAnchorTestTinyVAE16": TinyVAE16}
