@@ -24,7 +24,9 @@ in every family:
   full          everything                everything
 
 Weights both streams share (Flux's single-stream blocks, the timestep/pooled/guidance
-embedders) are in neither stream preset: `full`, `noxattn` or a pattern train them.
+embedders) are in neither stream preset: `full`, `noxattn` or a pattern train them. A
+single-stream block chosen by the sensitivity analysis (`in_block_preset`) trains its fused
+q/k/v + MLP input `linear1` ("kv"), with its output `linear2` ("all").
 """
 from __future__ import annotations
 
@@ -58,6 +60,8 @@ PATTERNS: dict[str, dict[str, str]] = {
     },
 }
 PRESETS = ("xattn", "xattn-kv", "text-stream", "image-stream", "noxattn", "full")
+SINGLE_STREAM = {"xattn": r"^single_blocks\.\d+\.linear[12]\.",
+                 "xattn-kv": r"^single_blocks\.\d+\.linear1\."}
 
 
 def layout(names: Sequence[str]) -> str:
@@ -76,6 +80,13 @@ def in_preset(name: str, preset: str, kind: str) -> bool:
     if preset == "noxattn":
         return not in_preset(name, "xattn", kind)
     return re.search(PATTERNS[kind][preset], name) is not None
+
+
+def in_block_preset(name: str, preset: str, kind: str) -> bool:
+    """`in_preset` for "xattn"/"xattn-kv", and inside Flux's single-stream blocks (which have
+    no attention of their own to name) the weights that read the joint sequence."""
+    return in_preset(name, preset, kind) or (
+        kind == "flux" and re.search(SINGLE_STREAM[preset], name) is not None)
 
 
 def select_parameters(names: Iterable[str], spec: str | Sequence[str]) -> list[str]:

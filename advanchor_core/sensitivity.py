@@ -27,7 +27,7 @@ import contextlib
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Iterator, Mapping, Sequence
+from typing import Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -36,7 +36,7 @@ from .concept import ConceptConditioning
 from .denoiser import Denoiser
 from .errors import AdvAnchorError
 from .latents import Draw, randn
-from .presets import in_preset, layout
+from .presets import in_block_preset, layout
 
 CROSS_ATTENTION_SUFFIX = "attn2"
 
@@ -279,6 +279,17 @@ def _hooks(layers: Mapping[str, nn.Module], hook) -> Iterator[None]:
 Effects = dict[str, tuple[Tensor, Tensor, int]]  # layer → (Σout² [B], ΣΔout² [R, B], elements)
 
 
+@runtime_checkable
+class MeasuresTextBlocks(Protocol):
+    """A denoiser that measures its own text-reading blocks (the ComfyUI bridge, whose Flux and
+    SD3 transformers read the text in joint-attention blocks, not in `attn2` layers)."""
+
+    def text_block_effects(self, cond: Tensor, references: Mapping[str, Tensor], x_t: Tensor,
+                           t: Tensor) -> Effects | None:
+        """Per block: (Σ out² per probe, Σ Δout² per reference and probe, elements of one
+        probe's output) with the block's input held — or None to be measured by attn2 hooks."""
+
+
 @torch.no_grad()
 def layer_sensitivity(denoiser: Denoiser, cond: Tensor, references: Mapping[str, Tensor],
                       probes: Draw, primary: str | None = None) -> LayerSensitivity:
@@ -291,8 +302,8 @@ def layer_sensitivity(denoiser: Denoiser, cond: Tensor, references: Mapping[str,
     the layers before it changed.
 
     A denoiser whose model reads the text elsewhere (joint-attention transformers) measures
-    its own layers the same way through `text_block_effects(cond, references, x_t, t)`,
-    returning None where the attn2 hooks apply.
+    its own blocks the same way (`MeasuresTextBlocks`), returning None where the attn2 hooks
+    apply.
     """
     if not references:
         raise AdvAnchorError("layer sensitivity needs at least one reference conditioning")
@@ -300,8 +311,8 @@ def layer_sensitivity(denoiser: Denoiser, cond: Tensor, references: Mapping[str,
     primary = primary or names[0]
     if primary not in references:
         raise AdvAnchorError(f"primary reference {primary!r} is not among {names}")
-    own = getattr(denoiser, "text_block_effects", None)
-    effects = own(cond, references, probes.x_t, probes.t) if own is not None else None
+    effects = denoiser.text_block_effects(cond, references, probes.x_t, probes.t) \
+        if isinstance(denoiser, MeasuresTextBlocks) else None
     if effects is None:
         effects = _cross_attention_effects(denoiser, cond, references, probes)
     if not effects:
@@ -436,7 +447,8 @@ def select_layers(sens: LayerSensitivity, weight_names: Sequence[str], *, top_k:
     """The most sensitive layers: the `top_k` best, and/or those scoring at least `threshold`
     × the best layer's score. `weights` "all" trains the chosen layers' weights that the `xattn`
     preset names (a UNet's to_q/to_k/to_v/to_out; a transformer block's joint attention), "kv"
-    those `xattn-kv` names (to_k/to_v; the block's text q/k/v)."""
+    those `xattn-kv` names (to_k/to_v; the block's text q/k/v); a Flux single-stream block
+    trains `linear2` and `linear1` ("all") or `linear1` ("kv"): `presets.in_block_preset`."""
     if top_k is None and threshold is None:
         raise AdvAnchorError("choose layers by top_k, threshold or both")
     if top_k is not None and top_k < 1:
@@ -454,7 +466,7 @@ def select_layers(sens: LayerSensitivity, weight_names: Sequence[str], *, top_k:
         order = [i for i in order if scores[i] >= threshold * best]
     layers = tuple(sens.layers[i] for i in order)
     preset, kind = ("xattn" if weights == "all" else "xattn-kv"), layout(weight_names)
-    chosen = [name for name in weight_names if in_preset(name, preset, kind)
+    chosen = [name for name in weight_names if in_block_preset(name, preset, kind)
               and any(name.startswith(layer + ".") for layer in layers)]
     if not chosen:
         raise AdvAnchorError("the selected layers own no parameter of this model: run the "

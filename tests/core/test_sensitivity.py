@@ -145,3 +145,15 @@ def test_figures_are_images_of_one_size():
     assert figs.shape == (3, plots.SIZE[1], plots.SIZE[0], 3) and figs.dtype == np.float32
     assert 0.0 <= figs.min() and figs.max() <= 1.0
     assert all(f.std() > 0.05 for f in figs)  # something is drawn, not a blank canvas
+
+
+def test_a_chosen_flux_single_stream_block_trains_the_weights_that_read_the_joint_sequence():
+    sens = S.LayerSensitivity(["double_blocks.0", "single_blocks.0"], ["s"], [[0.2], [1.0]],
+                              [[1.0], [1.0]], {}, "s")
+    names = [f"double_blocks.0.{p}.weight" for p in ("txt_attn.qkv", "img_attn.qkv", "txt_mlp.0")]
+    names += [f"single_blocks.0.{p}.weight" for p in ("linear1", "linear2", "modulation.lin")]
+    assert S.select_layers(sens, names, top_k=1, weights="kv").parameters == ("single_blocks.0.linear1.weight",)
+    assert S.select_layers(sens, names, top_k=1).parameters == ("single_blocks.0.linear1.weight",
+                                                                 "single_blocks.0.linear2.weight")
+    both = S.select_layers(sens, names, top_k=2, weights="kv").parameters
+    assert both == ("double_blocks.0.txt_attn.qkv.weight", "single_blocks.0.linear1.weight")
