@@ -26,15 +26,19 @@ SD3_SMALL = dict(in_channels=16, out_channels=16, pos_embed_scaling_factor=None,
                  depth=2, adm_in_channels=2048, num_patches=64, pos_embed_max_size=8,
                  context_embedder_config={"target": "torch.nn.Linear",
                                           "params": {"in_features": 4096, "out_features": 128}})
+# The smallest Flux.1 dev ComfyUI 0.12.1's detection loads from a file: heads of 128 channels
+# (its rotary axes 16 + 56 + 56), their number read from the width; 0.3.75 fixes 24 heads.
+FLUX_LOADABLE = dict(FLUX_SMALL, hidden_size=128, num_heads=1, mlp_ratio=4.0, depth=1,
+                     axes_dim=[16, 56, 56])
 T5_FLUX = {"d_model": 768, "d_ff": 32, "d_kv": 16, "num_heads": 2, "num_layers": 1}
 T5_SD3 = {"d_model": 4096, "d_ff": 16, "d_kv": 8, "num_heads": 1, "num_layers": 1}
 
 
-def flux_config(schnell: bool = False):
+def flux_config(schnell: bool = False, layout: dict = FLUX_SMALL):
     import comfy.ldm.flux.model
     import comfy.supported_models as sm
 
-    config = dict(FLUX_SMALL, guidance_embed=not schnell)
+    config = dict(layout, guidance_embed=not schnell)
     # newer ComfyUI (0.12.1) requires txt_ids_dims; Flux.1 checkpoints are detected with []
     if "txt_ids_dims" in {f.name for f in dataclasses.fields(comfy.ldm.flux.model.FluxParams)}:
         config["txt_ids_dims"] = []
@@ -76,6 +80,12 @@ def _patcher(config, seed: int):
 def tiny_flux(seed: int = 30, schnell: bool = False):
     """A ModelPatcher around a seeded tiny Flux.1 dev (or schnell) transformer."""
     return _patcher(flux_config(schnell), seed)
+
+
+@torch.inference_mode()
+def loadable_flux(seed: int = 32):
+    """A ModelPatcher around a seeded Flux.1 dev of `FLUX_LOADABLE`'s layout (1.6M parameters)."""
+    return _patcher(flux_config(layout=FLUX_LOADABLE), seed)
 
 
 @torch.inference_mode()

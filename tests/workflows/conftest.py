@@ -2,11 +2,13 @@
 (the pack in custom_nodes/, generated thin SD1.5 and SD3 files), each workflow converted from
 its UI format with the server's own /object_info, shrunk to test sizes, then queued.
 
-Two loaders are swapped, because no thin file of theirs exists (ComfyUI builds these models
-at full size only): SD3's TripleCLIPLoader (CLIP-G 1.4 GB, T5-XXL 9 GB) becomes a CLIPLoader of
-a thin CLIP-L (type sd3, which SD3 runs on), and Flux's UNETLoader, DualCLIPLoader and
-VAELoader become the test nodes of `comfy_support/tiny_nodes` (a tiny Flux.1 dev built from
-ComfyUI's own classes). Every node after the loaders runs as the workflow has it."""
+Loaders with no thin file ComfyUI would detect are swapped (it builds these models at full
+size only): SD3's TripleCLIPLoader (CLIP-G 1.4 GB, T5-XXL 9 GB) becomes a CLIPLoader of a thin
+CLIP-L (type sd3, which SD3 runs on), and Flux's DualCLIPLoader a test node of
+`comfy_support/tiny_nodes` (a small Flux text encoder built from ComfyUI's own classes). Flux's
+transformer and VAE load from thin files through UNETLoader and VAELoader where ComfyUI detects
+a thin Flux (0.12.1); on 0.3.75, which fixes Flux at 3072 channels, test nodes build them too.
+Every node after the loaders runs as the workflow has it."""
 from __future__ import annotations
 
 import copy
@@ -24,7 +26,7 @@ REPO = TESTS.parent
 WORKFLOWS = REPO / "workflows"
 sys.path.insert(0, str(TESTS))
 sys.path.insert(0, str(REPO / "scripts"))   # ui_format: the UI-format reader the build script uses too
-from comfy_support.checkpoint_dit import FILES as SD3_FILES  # noqa: E402
+from comfy_support.checkpoint_dit import FILES as SD3_FILES, FLUX_FILE  # noqa: E402
 from build_workflows import Node  # noqa: E402
 from ui_format import input_specs, is_widget, set_widget, widget_names  # noqa: E402
 
@@ -32,10 +34,13 @@ THIN = "thin_sd15.safetensors"
 THIN_BY_FAMILY = {"sd3": SD3_FILES["checkpoints"]}  # a checkpoint name containing the key
 SWAPS = {
     "TripleCLIPLoader": ("CLIPLoader", {"clip_name": SD3_FILES["text_encoders"], "type": "sd3"}),
-    "UNETLoader": ("AdvAnchorTestTinyFlux", {}),
     "DualCLIPLoader": ("AdvAnchorTestTinyFluxClip", {}),
-    "VAELoader": ("AdvAnchorTestTinyVAE16", {}),
 }
+# where this ComfyUI cannot load a thin Flux file (0.3.75), its transformer and VAE loaders too
+NO_FLUX_FILE_SWAPS = {"UNETLoader": ("AdvAnchorTestTinyFlux", {}),
+                      "VAELoader": ("AdvAnchorTestTinyVAE16", {})}
+THIN_FILES = {"UNETLoader": {"unet_name": FLUX_FILE, "weight_dtype": "default"},
+              "VAELoader": {"vae_name": SD3_FILES["vae"]}}
 
 # Test sizes: each entry must name an existing widget (a renamed input fails here, loudly).
 SHRINK = {
@@ -72,14 +77,20 @@ def swap(node: dict, kind: str, values: dict, info: dict) -> None:
                               for v in ([values.get(name, defaults[name])] + (["fixed"] if control else []))]
 
 
+def flux_file_loads(object_info: dict) -> bool:
+    """Whether the server lists the thin Flux file (written only where its ComfyUI loads it)."""
+    return FLUX_FILE in object_info["UNETLoader"]["input"]["required"]["unet_name"][0]
+
+
 def shrink(workflow: dict, object_info: dict, lora: str | None = None) -> dict:
     """A copy of a UI workflow on thin models with test sizes (and a given LoRA file)."""
     wf = copy.deepcopy(workflow)
+    swaps = SWAPS | ({} if flux_file_loads(object_info) else NO_FLUX_FILE_SWAPS)
     for node in wf["nodes"]:
-        if node["type"] in SWAPS:
-            kind, values = SWAPS[node["type"]]
+        if node["type"] in swaps:
+            kind, values = swaps[node["type"]]
             swap(node, kind, values, object_info[kind])
-        changes = dict(SHRINK.get(node["type"], {}))
+        changes = dict(SHRINK.get(node["type"], {})) | THIN_FILES.get(node["type"], {})
         if node["type"] == "CheckpointLoaderSimple":
             changes["ckpt_name"] = thin_checkpoint(node["widgets_values"][0])
         if node["type"] in ("LoraLoader", "LoraLoaderModelOnly") and lora:

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from safetensors import safe_open
 
-from conftest import WORKFLOWS, load_workflow, shrink, workflow_names
+from conftest import FLUX_FILE, WORKFLOWS, flux_file_loads, load_workflow, shrink, workflow_names
 from comfy_support.comfy_server import messages, succeeded
 from ui_format import ui_to_api
 
@@ -170,3 +170,17 @@ def test_erase_attack_measure_reports_the_attack_and_the_drift(runs, server):
     save = next(k for k, v in prompt.items() if v["class_type"] == "SaveImage")
     grid = np.asarray(Image.open(written(server, entry, save)[0]))
     assert grid.shape[:2] == (5 * 64 + 4 * 4, 2 * 64 + 2 * 4)
+
+
+def test_the_flux_workflow_loads_a_thin_flux_file_where_comfyui_detects_one(runs, server, object_info):
+    """ComfyUI 0.12.1 loads the thin Flux transformer through UNETLoader (and its VAE through
+    VAELoader); 0.3.75, which fixes Flux at 3072 channels, gets the test loader nodes."""
+    _, _, prompt = runs.get("erase_flux_compare")
+    kinds = {v["class_type"]: v["inputs"] for v in prompt.values()}
+    if flux_file_loads(object_info):
+        assert kinds["UNETLoader"]["unet_name"] == FLUX_FILE
+        assert "VAELoader" in kinds and "AdvAnchorTestTinyFlux" not in kinds
+        assert "FLUX" in server.log_text()  # ComfyUI's own detection named the model type
+    else:
+        assert "UNETLoader" not in kinds and "AdvAnchorTestTinyFlux" in kinds
+    assert "DualCLIPLoader" not in kinds and "AdvAnchorTestTinyFluxClip" in kinds

@@ -1,9 +1,10 @@
 """Test-only ComfyUI nodes: a tiny Flux.1 dev, its text encoder and a 16-channel VAE, seeded.
 
-Why: ComfyUI's detection only builds Flux at its full width (24 heads of 128 channels, 12B
-parameters) and its T5-XXL at 4.7B, so no thin Flux file loads through UNETLoader and
-DualCLIPLoader. The workflow tests put these nodes where the Flux workflow's loaders are and run
-everything after them as a user would. Linked into the test server's custom_nodes only.
+Why: ComfyUI builds Flux's T5-XXL from a fixed config (4.7B parameters), so no thin file loads
+through DualCLIPLoader; ComfyUI 0.3.75 also fixes Flux's transformer at 24 heads of 128
+channels (0.12.1 loads a thin one, `checkpoint_dit.py`). The workflow tests put these nodes
+where the Flux workflow's loaders cannot take a thin file and run everything after them as a
+user would. Linked into the test server's custom_nodes only.
 """
 import sys
 from pathlib import Path
