@@ -82,6 +82,12 @@ class ComfyServer:
             f"    loras: {self.output / 'loras'}\n"
             f"    checkpoints: {self.output / 'checkpoints'}\n")
 
+    def add_custom_nodes(self, path: Path) -> None:
+        """Link another custom node folder (the tests' own nodes) beside the pack; before start."""
+        link = self.base / "custom_nodes" / path.name
+        if not link.exists():
+            link.symlink_to(path, target_is_directory=True)
+
     # --- process ------------------------------------------------------------------------
     def start(self, timeout: float = 120.0) -> None:
         self.prepare()

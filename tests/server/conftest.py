@@ -24,6 +24,7 @@ def server(tmp_path_factory):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     subprocess.run([sys.executable, str(SUPPORT / "checkpoint.py"), str(srv.checkpoints / THIN)],
                    check=True, env=env, capture_output=True)
+    srv.add_custom_nodes(SUPPORT / "tiny_nodes")  # Flux's text encoder (tests/test_flow_server.py)
     srv.start()
     yield srv
     srv.stop()

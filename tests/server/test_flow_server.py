@@ -1,9 +1,10 @@
-"""SD3 in the headless server, loaded the way SD3 users load it: the transformer with
-UNETLoader, the text encoder with CLIPLoader (type sd3), the VAE with VAELoader — thin files
-ComfyUI itself detects (tests/comfy_support/checkpoint_dit.py). Erase → sample the original and
-the erased model at one seed → save the erasure as a LoRA → a fresh graph loads it with
-LoraLoaderModelOnly and samples what the erased model sampled. Flux has no thin file ComfyUI
-detects (24 heads of 128 channels are fixed), so it is tested in process only."""
+"""SD3 and Flux in the headless server, loaded the way their users load them: the transformer
+with UNETLoader, SD3's text encoder with CLIPLoader (type sd3), the VAE with VAELoader — thin
+files ComfyUI itself detects (tests/comfy_support/checkpoint_dit.py). Erase → sample the
+original and the erased model at one seed → save the erasure as a LoRA → a fresh graph loads it
+with LoraLoaderModelOnly and samples what the erased model sampled. Flux's transformer loads
+from a thin file on ComfyUI 0.12.1 only (0.3.75 fixes 24 heads of 128 channels: skipped there,
+tested in process); its T5-XXL has no thin file, so its text encoder is a test node."""
 from __future__ import annotations
 
 import json
@@ -22,7 +23,7 @@ from comfy_support.comfy_server import messages, succeeded  # noqa: E402
 
 SUPPORT = Path(__file__).resolve().parents[1] / "comfy_support"
 sys.path.insert(0, str(SUPPORT))
-from checkpoint_dit import FILES  # noqa: E402
+from checkpoint_dit import FILES, FLUX_FILE  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +34,13 @@ def sd3_files(server):
     return FILES
 
 
-def loaders() -> dict:
-    return {"1": {"class_type": "UNETLoader", "inputs": {"unet_name": FILES["diffusion_models"],
-                                                          "weight_dtype": "default"}},
-            "2": {"class_type": "CLIPLoader", "inputs": {"clip_name": FILES["text_encoders"],
-                                                          "type": "sd3"}},
+def loaders(family: str = "sd3") -> dict:
+    text = {"sd3": {"class_type": "CLIPLoader", "inputs": {"clip_name": FILES["text_encoders"],
+                                                           "type": "sd3"}},
+            "flux": {"class_type": "AdvAnchorTestTinyFluxClip", "inputs": {}}}[family]
+    unet = {"sd3": FILES["diffusion_models"], "flux": FLUX_FILE}[family]
+    return {"1": {"class_type": "UNETLoader", "inputs": {"unet_name": unet, "weight_dtype": "default"}},
+            "2": text,
             "3": {"class_type": "VAELoader", "inputs": {"vae_name": FILES["vae"]}},
             "5": graphs.encode(["2", 0], "Van Gogh painting"),
             "7": {"class_type": "EmptySD3LatentImage", "inputs": {"width": 64, "height": 64,
@@ -57,23 +60,27 @@ def image(server, entry, node_id: str) -> np.ndarray:
     return np.asarray(Image.open(server.output / f["subfolder"] / f["filename"]), dtype=np.int16)
 
 
-def test_sd3_from_separate_loaders_erases_and_its_lora_reloads(server, sd3_files):
-    graph = loaders() | {
+@pytest.mark.parametrize("family", ["sd3", "flux"])
+def test_from_separate_loaders_it_erases_and_its_lora_reloads(server, sd3_files, family):
+    if family == "flux" and not (server.base / "models" / "diffusion_models" / FLUX_FILE).exists():
+        pytest.skip("this ComfyUI fixes Flux at 24 heads of 128 channels: no thin Flux file "
+                    "loads (0.12.1 reads the heads from the width; Flux is tested in process)")
+    graph = loaders(family) | {
         "4": graphs.concept(),
         "6": graphs.unlearn(["1", 0], ["2", 0], ["4", 0], iterations=2, anchor_steps=1, lr=1e-2,
                             parameters="xattn-kv"),
         "20": {"class_type": "AdvAnchorSaveErasure", "inputs": {
-            "erasure": ["6", 1], "format": "LoRA", "rank": 1024, "filename_prefix": "sd3_erasure"}},
-    } | sampled(["1", 0], "sd3_original", 10) | sampled(["6", 0], "sd3_erased", 13)
+            "erasure": ["6", 1], "format": "LoRA", "rank": 1024, "filename_prefix": f"{family}_erasure"}},
+    } | sampled(["1", 0], f"{family}_original", 10) | sampled(["6", 0], f"{family}_erased", 13)
     entry = server.run(graph, timeout=300)
     assert succeeded(entry), json.dumps(messages(entry, "execution_error"))[:3000] + server.log_text()[-3000:]
-    assert "SD3" in server.log_text()                     # ComfyUI's own detection
+    assert {"sd3": "SD3", "flux": "FLUX"}[family] in server.log_text()  # ComfyUI's own detection
     original, erased = image(server, entry, "12"), image(server, entry, "15")
     assert np.abs(original - erased).max() > 0            # the erasure changes the sample
     lora = entry["outputs"]["20"]["advanchor_files"][0]
     name = os.path.relpath(os.path.join(lora["subfolder"], lora["filename"]), "loras")
-    reload = loaders() | {"8": {"class_type": "LoraLoaderModelOnly", "inputs": {
-        "model": ["1", 0], "lora_name": name, "strength_model": 1.0}}} | sampled(["8", 0], "sd3_lora", 10)
+    reload = loaders(family) | {"8": {"class_type": "LoraLoaderModelOnly", "inputs": {
+        "model": ["1", 0], "lora_name": name, "strength_model": 1.0}}} | sampled(["8", 0], f"{family}_lora", 10)
     entry = server.run(reload, timeout=300)
     assert succeeded(entry), json.dumps(messages(entry, "execution_error"))[:3000]
     assert np.abs(image(server, entry, "12") - erased).max() <= 1

@@ -112,8 +112,7 @@ def server(tmp_path_factory):
                     str(srv.checkpoints / THIN)], check=True, env=env, capture_output=True)
     subprocess.run([sys.executable, str(TESTS / "comfy_support" / "checkpoint_dit.py"),
                     str(srv.base / "models")], check=True, env=env, capture_output=True)
-    (srv.base / "custom_nodes" / "advanchor_test_tiny").symlink_to(
-        TESTS / "comfy_support" / "tiny_nodes", target_is_directory=True)
+    srv.add_custom_nodes(TESTS / "comfy_support" / "tiny_nodes")
     srv.start()
     yield srv
     srv.stop()
