@@ -102,7 +102,24 @@ class _ForwardModule(nn.Module):
         return self.fn(self.module, x, t, cond)
 
 
-class CountingDenoiser:
+class WrappedDenoiser:
+    """A denoiser that changes how `inner` is called and nothing else: its weights, network,
+    schedule and context rows are `inner`'s."""
+
+    def __init__(self, inner: Denoiser):
+        self.inner, self.schedule = inner, inner.schedule
+
+    def named_weights(self) -> dict[str, Tensor]:
+        return self.inner.named_weights()
+
+    def network(self) -> nn.Module:
+        return self.inner.network()
+
+    def context_of(self, cond: Tensor) -> Tensor:
+        return self.inner.context_of(cond)
+
+
+class CountingDenoiser(WrappedDenoiser):
     """Counts forward passes (one per call, however large the batch) and samples evaluated.
 
     Why: the efficiency claim of the core — frozen predictions computed once per update,
@@ -110,18 +127,9 @@ class CountingDenoiser:
     """
 
     def __init__(self, inner: Denoiser):
-        self.inner, self.schedule = inner, inner.schedule
+        super().__init__(inner)
         self.passes = 0
         self.samples = 0
-
-    def named_weights(self) -> dict[str, Tensor]:
-        return self.inner.named_weights()
-
-    def network(self) -> nn.Module:
-        return self.inner.network()
-
-    def context_of(self, cond: Tensor) -> Tensor:
-        return self.inner.context_of(cond)
 
     def __call__(self, x_t: Tensor, t: Tensor, cond: Tensor, delta: Delta | None = None) -> Tensor:
         self.passes += 1
@@ -129,7 +137,7 @@ class CountingDenoiser:
         return self.inner(x_t, t, cond, delta)
 
 
-class WithDelta:
+class WithDelta(WrappedDenoiser):
     """`inner` with a fixed weight delta on: an erased model whose "frozen" state is erased.
 
     Why: an attack or a measurement treats the erased model as the model under test, so its
@@ -137,16 +145,8 @@ class WithDelta:
     """
 
     def __init__(self, inner: Denoiser, delta: Delta):
-        self.inner, self.delta, self.schedule = inner, dict(delta), inner.schedule
-
-    def named_weights(self) -> dict[str, Tensor]:
-        return self.inner.named_weights()
-
-    def network(self) -> nn.Module:
-        return self.inner.network()
-
-    def context_of(self, cond: Tensor) -> Tensor:
-        return self.inner.context_of(cond)
+        super().__init__(inner)
+        self.delta = dict(delta)
 
     def __call__(self, x_t: Tensor, t: Tensor, cond: Tensor, delta: Delta | None = None) -> Tensor:
         merged = dict(self.delta)
@@ -158,7 +158,7 @@ class WithDelta:
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-class AutocastDenoiser:
+class AutocastDenoiser(WrappedDenoiser):
     """Runs every call of `inner` under `torch.autocast` (bf16 or fp16) and returns float32.
 
     Why here and not in a model: the loop's losses, δ and the weight delta stay float32 (Adam
@@ -169,17 +169,9 @@ class AutocastDenoiser:
     def __init__(self, inner: Denoiser, precision: str):
         if precision not in AUTOCAST_DTYPES:
             raise ValueError(f"autocast must be one of {tuple(AUTOCAST_DTYPES)}, not {precision!r}")
-        self.inner, self.schedule, self.dtype = inner, inner.schedule, AUTOCAST_DTYPES[precision]
+        super().__init__(inner)
+        self.dtype = AUTOCAST_DTYPES[precision]
         self.device_type = next(iter(inner.named_weights().values())).device.type
-
-    def named_weights(self) -> dict[str, Tensor]:
-        return self.inner.named_weights()
-
-    def network(self) -> nn.Module:
-        return self.inner.network()
-
-    def context_of(self, cond: Tensor) -> Tensor:
-        return self.inner.context_of(cond)
 
     def __call__(self, x_t: Tensor, t: Tensor, cond: Tensor, delta: Delta | None = None) -> Tensor:
         with torch.autocast(self.device_type, dtype=self.dtype):
