@@ -47,7 +47,8 @@ from benchmarks.results_md import write_section  # noqa: E402
 TUNED = ("red",)  # the robust settings were looked at on red only
 METHOD_NAMES = [*METHODS, "adv-keep sequential"]
 DEFAULT_METHODS = ["esd", "adv-keep sequential", "fixed-superclass", "adv2"]  # the defaults, the anchors
-ROBUST = RobustConfig(every=1, steps=5)
+ROBUST = {"off": None, "on": RobustConfig(every=1, steps=5),       # the node's defaults at every 1
+          "strong": RobustConfig(every=1, steps=20)}
 ATTACK = AttackConfig(latents=LatentConfig(source="supplied", batch_size=4))
 ATTACK_SEED = 5_000  # + the run's seed: never a training seed
 ASR_TARGET, PRESERVATION_TARGET = 0.10, 0.95
@@ -58,7 +59,7 @@ class Row:
     concept: str
     split: str
     method: str
-    robust: bool
+    robust: str            # a key of ROBUST
     seed: int
     residual: float        # target prompts, plain, after the erasure
     floor: float
@@ -79,11 +80,11 @@ def concept_rate(world: World, concept: LabConcept, cond: torch.Tensor, n: int, 
     return sum(concept.shows(p) for p in preds) / n, sum(p.valid for p in preds) / n
 
 
-def measure(world: World, concept: LabConcept, method: str, robust: bool, seed: int, base,
+def measure(world: World, concept: LabConcept, method: str, robust: str, seed: int, base,
             floor: float, plan: EvalPlan, samples: int) -> Row:
     config = SEQUENTIAL[method] if method in SEQUENTIAL else None
     name = "adv-keep" if method in SEQUENTIAL else method
-    run = erase(world, concept, name, seed=seed, config=config, robust=ROBUST if robust else None)
+    run = erase(world, concept, name, seed=seed, config=config, robust=ROBUST[robust])
     after = evaluate(world, plan, seed, run.delta)
     cmp = Comparison(base, after, floor, run.seconds)
     core = concept.core_concept()
@@ -127,12 +128,38 @@ def table(rows: list[Row]) -> list[str]:
         rs = [r for r in rows if (r.concept, r.method, r.robust) == key]
         j = lambda cell: per_seed(rs, cell)  # noqa: E731
         lines.append(
-            f"| {key[0]} | {key[1]} | {'on' if key[2] else 'off'} | "
+            f"| {key[0]} | {key[1]} | {key[2]} | "
             f"{j(lambda r: pct(r.residual))} | {j(lambda r: pct(r.asr))} ({j(lambda r: pct(r.floor))}) | "
             f"{j(lambda r: pct(r.asr_valid))} | "
             f"{j(lambda r: pct(r.invalid))} | {j(lambda r: pct(r.preservation))} | "
             f"{j(lambda r: pct(r.recovered))} | {j(lambda r: f'{r.seconds:.0f}')} | "
             f"{rs[0].passes:.1f} | {meets(rs, issue_target)} | {meets(rs, floor_target)} |")
+    return lines
+
+
+def mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values)
+
+
+def reading(rows: list[Row]) -> list[str]:
+    """Per method and robust setting, over every concept and seed: mean ASR, preservation and
+    erasure time against the same method without robust unlearning — computed, never typed."""
+    lines = ["Means over both concepts and seeds (each against the same method with robust off):", ""]
+    for method in dict.fromkeys(r.method for r in rows):
+        plain = [r for r in rows if r.method == method and r.robust == "off"]
+        for robust in dict.fromkeys(r.robust for r in rows if r.method == method and r.robust != "off"):
+            rs = [r for r in rows if r.method == method and r.robust == robust]
+            line = (f"- {method}, robust {robust}: ASR {pct(mean(r.asr for r in rs))}, preservation "
+                    f"{pct(mean(r.preservation for r in rs))}, {mean(r.seconds for r in rs):.0f} s")
+            if plain:
+                line += (f" (robust off: {pct(mean(r.asr for r in plain))}, "
+                         f"{pct(mean(r.preservation for r in plain))}, {mean(r.seconds for r in plain):.0f} s)")
+            lines.append(line)
+    met = sorted({f"{r.method} ({r.robust})" for r in rows
+                  if r.asr <= ASR_TARGET and r.preservation >= PRESERVATION_TARGET})
+    lines += ["", "Cells at the issue's target (ASR ≤ 10%, preservation ≥ 95%): "
+              + (", ".join(met) if met else "none") + "."]
     return lines
 
 
@@ -148,8 +175,9 @@ def report(rows: list[Row], seeds, samples: int, seconds: float | None) -> str:
         "classified exactly; ASR = share showing the concept (invalid samples count as not "
         "recovered). Attack: 5 soft tokens on MiniLM's input "
         "embeddings, 40 Adam steps, lr 0.01, seed 5000 + run seed, the run's 16 training images. "
-        f"Robust: `RobustConfig(every={ROBUST.every}, steps={ROBUST.steps})`, the same attack "
-        "inside the loop, warm-started. Values per seed joined by '/'. "
+        "Robust: the same attack inside the loop, warm-started, before every update: 5 steps "
+        "(`on`, the node's `robust_steps` default at `robust_every` 1) or 20 (`strong`). "
+        "Values per seed joined by '/'. "
         "Target prompts and preservation as in `lab_erasure.py` (≥ 150 and 60–72 samples).",
         "",
     ]
@@ -159,7 +187,7 @@ def report(rows: list[Row], seeds, samples: int, seconds: float | None) -> str:
         if rs:
             parts += [f"**{split}** ({', '.join(dict.fromkeys(r.concept for r in rs))}):", "",
                       *table(rs), ""]
-    return "\n".join(parts)
+    return "\n".join(parts + reading(rows))
 
 
 def main() -> None:
@@ -167,7 +195,7 @@ def main() -> None:
     parser.add_argument("--concepts", nargs="+", default=["red", "square"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, choices=METHOD_NAMES)
-    parser.add_argument("--robust", nargs="+", default=["off", "on"], choices=["off", "on"])
+    parser.add_argument("--robust", nargs="+", default=["off", "on"], choices=list(ROBUST))
     parser.add_argument("--samples", type=int, default=150)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-write", action="store_true", help="print only")
@@ -190,8 +218,8 @@ def main() -> None:
                 floor = chance_floor(world, concept, plan.n_target, seed)
                 for method in args.methods:
                     for robust in args.robust:
-                        rows.append(measure(world, concept, method, robust == "on", seed, base,
-                                            floor, plan, args.samples))
+                        rows.append(measure(world, concept, method, robust, seed, base, floor,
+                                            plan, args.samples))
                         print(json.dumps(asdict(rows[-1])), flush=True)
                         if args.json:
                             args.json.write_text(json.dumps([asdict(r) for r in rows], indent=1))
