@@ -36,16 +36,16 @@ sys.path.insert(0, str(ROOT))
 from advanchor_core.attack import AttackConfig, attack_erasure  # noqa: E402
 from advanchor_core.denoiser import WithDelta  # noqa: E402
 from advanchor_core.lab.classifier import classify  # noqa: E402
-from advanchor_core.lab.erase import METHODS, SEQUENTIAL, erase, training_latents, LATENT_SAMPLES  # noqa: E402
+from advanchor_core.lab.erase import LATENT_SAMPLES, erase, training_latents  # noqa: E402
 from advanchor_core.lab.metrics import Comparison, EvalPlan, LabConcept, chance_floor, evaluate  # noqa: E402
 from advanchor_core.lab.world import World, load_world  # noqa: E402
 from advanchor_core.latents import LatentConfig  # noqa: E402
 from advanchor_core.robust import RobustConfig  # noqa: E402
+from benchmarks.lab_erasure import labelled_methods  # noqa: E402
 from benchmarks.plane import per_seed  # noqa: E402
 from benchmarks.results_md import write_section  # noqa: E402
 
 TUNED = ("red",)  # the robust settings were looked at on red only
-METHOD_NAMES = [*METHODS, "adv-keep sequential"]
 DEFAULT_METHODS = ["esd", "adv-keep sequential", "fixed-superclass", "adv2"]  # the defaults, the anchors
 ROBUST = {"off": None, "on": RobustConfig(every=1, steps=5),       # the node's defaults at every 1
           "strong": RobustConfig(every=1, steps=20)}
@@ -82,9 +82,8 @@ def concept_rate(world: World, concept: LabConcept, cond: torch.Tensor, n: int, 
 
 def measure(world: World, concept: LabConcept, method: str, robust: str, seed: int, base,
             floor: float, plan: EvalPlan, samples: int) -> Row:
-    config = SEQUENTIAL[method] if method in SEQUENTIAL else None
-    name = "adv-keep" if method in SEQUENTIAL else method
-    run = erase(world, concept, name, seed=seed, config=config, robust=ROBUST[robust])
+    name, config, retain = labelled_methods()[method]
+    run = erase(world, concept, name, seed=seed, config=config, retain=retain, robust=ROBUST[robust])
     after = evaluate(world, plan, seed, run.delta)
     cmp = Comparison(base, after, floor, run.seconds)
     core = concept.core_concept()
@@ -194,7 +193,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concepts", nargs="+", default=["red", "square"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, choices=METHOD_NAMES)
+    parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, choices=list(labelled_methods()),
+                        metavar="LABEL", help="labels of lab_erasure.py's --methods")
     parser.add_argument("--robust", nargs="+", default=["off", "on"], choices=list(ROBUST))
     parser.add_argument("--samples", type=int, default=150)
     parser.add_argument("--threads", type=int, default=1)
