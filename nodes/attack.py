@@ -21,24 +21,31 @@ from .bridge.latents import clean_latents, latent_shape
 from .bridge.progress import Progress, run_cancellable, should_cancel
 from .bridge.switching import LoadedOnUse, LoadGroup
 from .bridge.text import text_encoder
-from .sockets import CATEGORY, Concept
+from .sockets import CATEGORY, Concept, advanced
 
 
 def attack_inputs() -> list:
     return [
-        io.Int.Input("tokens", default=5, min=1, max=32,
-                     tooltip="Soft prefix tokens put before the concept prompt (UnlearnDiffAtk: 5)."),
+        *advanced(
+            io.Int.Input("tokens", default=5, min=1, max=32,
+                         tooltip="Soft prefix tokens put before the concept prompt (UnlearnDiffAtk: 5)."),
+        ),
         io.Int.Input("steps", default=40, min=1, max=1000,
                      tooltip="Adam updates of the prefix, one training draw each (UnlearnDiffAtk: 40)."),
-        io.Float.Input("lr", default=0.01, min=1e-6, max=10.0, step=0.001, round=1e-6,
-                       tooltip="Adam learning rate of the prefix (UnlearnDiffAtk: 0.01). Raise it "
-                               "(e.g. 0.05) for a stronger attack in the same steps."),
+        *advanced(
+            io.Float.Input("lr", default=0.01, min=1e-6, max=10.0, step=0.001, round=1e-6,
+                           tooltip="Adam learning rate of the prefix (UnlearnDiffAtk: 0.01). Raise "
+                                   "it (e.g. 0.05) for a stronger attack in the same steps."),
+        ),
     ]
 
 
 def two_models(erased_model, original_model) -> tuple[ComfyDenoiser, ComfyDenoiser]:
-    """Denoisers over both MODELs, refusing a pair that cannot be compared."""
-    erased, original = ComfyDenoiser(erased_model), ComfyDenoiser(original_model)
+    """Denoisers over both MODELs (one training copy of the weights they share, where a
+    dynamic MODEL needs one), refusing a pair that cannot be compared."""
+    twins = {}
+    original = ComfyDenoiser(original_model, twins=twins)
+    erased = ComfyDenoiser(erased_model, twins=twins)
     shapes = lambda d: {k: tuple(v.shape) for k, v in d.named_weights().items()}  # noqa: E731
     if erased.family.context_dim != original.family.context_dim or shapes(erased) != shapes(original):
         raise AdvAnchorError(f"the erased MODEL ({erased.family.name}) and the original MODEL "

@@ -10,10 +10,7 @@ stay float32), and only the trained layers get a function: every other weight is
 lies — one copy of the weights, none made per forward pass. "Frozen" is δ off: the function then
 returns the weight unchanged.
 
-Why the weights are re-made once: ComfyUI builds and loads models under `torch.inference_mode()`,
-and autograd refuses to save an inference tensor for the backward pass. `prepare()` re-makes each
-inference weight of the UNet as a normal tensor holding the same values, one tensor at a time (so
-no second copy of the model ever exists): what the input MODEL samples with is unchanged.
+How the MODEL is cloned and loaded for training (dynamic VRAM, inference tensors): `loading.py`.
 """
 from __future__ import annotations
 
@@ -24,7 +21,6 @@ from typing import Iterator, Mapping
 import torch
 from torch import Tensor, nn
 
-import comfy.model_management
 import comfy.model_sampling
 
 from ...advanchor_core.errors import AdvAnchorError
@@ -33,6 +29,7 @@ from . import families
 from .blocks import block_text_effects
 from .checkpointing import checkpointed_blocks
 from .inplace import grad_context
+from .loading import Twins, load_for_training, training_clone
 
 DIFFUSION_PREFIX = "diffusion_model."
 FLUX_GUIDANCE = 3.5  # Flux.1 dev's guidance input: ComfyUI's default without a FluxGuidance node
@@ -94,19 +91,6 @@ class WeightDelta:
         return (weight.float() + d.to(weight.device)).to(weight.dtype)
 
 
-def make_autograd_ready(module: nn.Module) -> None:
-    """Re-make every inference-tensor parameter of `module` as a normal, frozen tensor with the
-    same values (one at a time). Call inside `torch.inference_mode(False)`."""
-    for sub in module.modules():
-        for name, p in list(sub._parameters.items()):
-            if p is None:
-                continue
-            if p.is_inference():
-                sub._parameters[name] = nn.Parameter(p.detach().clone(), requires_grad=False)
-            elif p.requires_grad:
-                p.requires_grad_(False)
-
-
 def _routed(unet: nn.Module, name: str) -> bool:
     """Whether ComfyUI forms weight `name` through a weight-function list (comfy.ops layers)."""
     module_name, _, kind = name.rpartition(".")
@@ -133,23 +117,19 @@ class ComfyDenoiser:
 
     `checkpointing` recomputes each UNet or transformer block's activations in the backward
     pass instead of keeping them (torch.utils.checkpoint), trading ~30% more compute for much
-    less memory.
+    less memory. `twins` is shared by the denoisers of one node run whose MODELs share weights
+    (`loading.training_clone`).
     """
 
-    def __init__(self, patcher, checkpointing: bool = False):
-        if getattr(patcher, "is_dynamic", lambda: False)():
-            raise AdvAnchorError("this MODEL is loaded with ComfyUI's dynamic VRAM (--fast "
-                                 "dynamic_vram), which streams weights in during inference; "
-                                 "AdvAnchor trains with the UNet fully loaded: restart ComfyUI "
-                                 "without 'dynamic_vram' in --fast to erase")
-        self.patcher = patcher.clone()  # carries the δ weight functions; the input MODEL gets none
-        self.model = patcher.model
+    def __init__(self, patcher, checkpointing: bool = False, twins: Twins | None = None):
+        self.family = families.detect(patcher)  # before any clone: refusals come first
+        self.patcher = training_clone(patcher, twins)  # carries the δ weight functions
+        self.model = self.patcher.model
         self.unet = self.model.diffusion_model
-        self.family = families.detect(patcher)
-        self.schedule, self.prediction = model_schedule(patcher)
+        self.schedule, self.prediction = model_schedule(self.patcher)
         # the compute dtype: ComfyUI's manual cast (fp8/half weights computed wider), else storage
-        self.dtype = patcher.get_model_object("manual_cast_dtype") or self.model.get_dtype()
-        self.device = patcher.load_device
+        self.dtype = self.patcher.get_model_object("manual_cast_dtype") or self.model.get_dtype()
+        self.device = self.patcher.load_device
         self.checkpointing = checkpointing
         self.switch = DeltaSwitch()
         self._functions: dict[str, WeightDelta] = {}
@@ -158,20 +138,7 @@ class ComfyDenoiser:
 
     # --- loading ---------------------------------------------------------------------------
     def prepare(self) -> "ComfyDenoiser":
-        with torch.inference_mode(False):
-            try:
-                comfy.model_management.load_models_gpu([self.patcher], force_full_load=True)
-            except comfy.model_management.OOM_EXCEPTION as e:
-                raise AdvAnchorError(
-                    "the UNet does not fit in GPU memory for training: free memory (unload other "
-                    "models), load the UNet in fp8 (Load Diffusion Model's weight_dtype), or turn "
-                    "on gradient_checkpointing and autocast") from e
-            if getattr(self.model, "model_lowvram", False):
-                raise AdvAnchorError(
-                    "ComfyUI loaded this UNet only partly into GPU memory (--lowvram, --novram or "
-                    "too little free memory); AdvAnchor trains with the UNet fully loaded: start "
-                    "ComfyUI without --lowvram/--novram or load the UNet in fp8")
-            make_autograd_ready(self.unet)
+        load_for_training(self.patcher)
         return self
 
     def _train(self, names) -> None:

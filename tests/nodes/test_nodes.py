@@ -399,10 +399,18 @@ def test_a_training_forward_saves_the_frozen_weights_themselves_not_copies(bridg
     assert as_weights and not copies, copies[:3]
 
 
-def test_a_dynamically_loaded_model_is_refused_saying_what_to_do(bridge, tiny, errors):
-    """ComfyUI's opt-in dynamic VRAM streams weights in during inference (its patcher says so
-    with is_dynamic(); on a CPU it never is, so the flag is forced here)."""
-    model = tiny["model"].clone()
-    model.is_dynamic = lambda: True
-    with pytest.raises(errors.AdvAnchorError, match="without 'dynamic_vram'"):
-        bridge.ComfyDenoiser(model)
+def test_a_dynamic_model_on_a_comfyui_that_cannot_turn_it_off_is_refused(pack, errors):
+    """ComfyUI 0.12's opt-in dynamic VRAM has no per-model way back to plain loading (its clone
+    takes no `disable_dynamic`): the message names that version's flag. Newer versions train
+    dynamic MODELs (test_dynamic_vram.py)."""
+    from advanchor_pack.nodes.bridge.loading import training_clone
+
+    class Version012Patcher:  # the two methods of ComfyUI 0.12's ModelPatcherDynamic read here
+        def is_dynamic(self):
+            return True
+
+        def clone(self):
+            raise AssertionError("a dynamic MODEL must not be cloned as it is")
+
+    with pytest.raises(errors.AdvAnchorError, match="without 'dynamic_vram' in --fast"):
+        training_clone(Version012Patcher())
