@@ -2,6 +2,8 @@
 
 One idea a file, data flowing one way (ComfyUI object in, core interface out):
 - `denoiser`: MODEL → a `Denoiser` that trains through ComfyUI's own weight path;
+- `loading`: MODEL → the private clone it trains, held whole on the device (dynamic VRAM,
+  inference tensors);
 - `erasure`: a trained weight change → patches on a clone of the MODEL;
 - `text`: CLIP → a `TextEncoder` (conditioning tensors, token positions);
 - `latents`: LATENT → clean latents in the UNet's space;
@@ -26,6 +28,19 @@ import torch
 
 @contextlib.contextmanager
 def training_mode() -> Iterator[None]:
-    """Leave ComfyUI's inference mode so autograd works (grad on by default inside)."""
+    """Leave ComfyUI's inference mode so autograd works (grad on by default inside), and tell
+    ComfyUI a training run is on, as its own trainer does (`model_management.in_training`, where
+    the version has it: models then take their differentiable paths, e.g. RoPE without in-place
+    writes)."""
+    import comfy.model_management as mm
+
+    flag = hasattr(mm, "in_training")
+    before = getattr(mm, "in_training", False)
     with torch.inference_mode(False), torch.enable_grad():
-        yield
+        if flag:
+            mm.in_training = True
+        try:
+            yield
+        finally:
+            if flag:
+                mm.in_training = before

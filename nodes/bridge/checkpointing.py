@@ -12,6 +12,12 @@ The blocks are the UNet's ResBlocks and SpatialTransformers, Flux's double- and 
 blocks, SD3's joint blocks (where the activations live); their `forward` is overridden on the
 instance only inside `checkpointed_blocks()` and restored after. Transformer blocks add their
 residuals into their inputs in place, so they run on copies inside the checkpoint (`inplace`).
+
+A recomputation must save tensors of the same shapes and dtypes as the forward pass did, or
+torch stops the backward pass ("Recomputed values … have different metadata"). cuDNN's attention
+kernel does not guarantee that, and ComfyUI asks torch to prefer it right after flash attention
+(on Windows in ComfyUI 0.12, everywhere in 0.33), so a checkpointed block's forward pass and its
+recomputation both run with cuDNN attention left out (`attention_without_cudnn`).
 """
 from __future__ import annotations
 
@@ -39,6 +45,31 @@ def checkpoint_units(unet: nn.Module) -> list[nn.Module]:
             if any(True for _ in layer.parameters(recurse=True))]
 
 
+@contextlib.contextmanager
+def attention_without_cudnn() -> Iterator[None]:
+    """Within the block, scaled-dot-product attention picks among flash, memory-efficient and
+    plain attention only — ComfyUI's own backend priority (`comfy.ops`) too."""
+    import comfy.ops
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    kept = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+    priority = getattr(comfy.ops, "SDPA_BACKEND_PRIORITY", None)
+    if priority is not None:
+        comfy.ops.SDPA_BACKEND_PRIORITY = [b for b in priority if b != SDPBackend.CUDNN_ATTENTION]
+    try:
+        with sdpa_kernel(kept):
+            yield
+    finally:
+        if priority is not None:
+            comfy.ops.SDPA_BACKEND_PRIORITY = priority
+
+
+@contextlib.contextmanager
+def _recomputation(context: ContextManager) -> Iterator[None]:
+    with attention_without_cudnn(), context:
+        yield
+
+
 def _checkpointed_forward(layer: nn.Module, recompute: RecomputeContext, copies: bool):
     original = type(layer).forward
     inner = block_on_copies(original, layer) if copies else (lambda *a, **k: original(layer, *a, **k))
@@ -47,8 +78,8 @@ def _checkpointed_forward(layer: nn.Module, recompute: RecomputeContext, copies:
         if not torch.is_grad_enabled():
             return original(layer, *args, **kwargs)
         # context_fn runs when the block runs forward, so `recompute()` captures the δ of this call
-        return checkpoint(inner, *args, use_reentrant=False,
-                          context_fn=lambda: (contextlib.nullcontext(), recompute()), **kwargs)
+        return checkpoint(inner, *args, use_reentrant=False, **kwargs,
+                          context_fn=lambda: (attention_without_cudnn(), _recomputation(recompute())))
 
     return forward
 
