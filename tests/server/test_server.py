@@ -185,7 +185,9 @@ def test_empty_concept_is_an_error_that_says_what_to_change(server):
                  "erasure": ["4", 1], "format": "weight diff", "rank": 4, "filename_prefix": "empty"}}}
     entry = server.run(graph)
     assert not succeeded(entry)
-    assert "the concept is empty: type the word or phrase to erase" in error_text(entry)
+    (error,) = messages(entry, "execution_error")
+    assert error["exception_type"] == "AdvAnchor.AdvAnchorError"   # a title, not a file path
+    assert error["exception_message"].startswith("the concept is empty: type the word or phrase to erase")
 
 
 def refusal(server, graph) -> str:
