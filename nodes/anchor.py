@@ -6,7 +6,7 @@ from comfy_api.latest import io
 from ..advanchor_core.unlearn import UnlearnConfig, search_anchor
 from . import training
 from .bridge import training_mode
-from .bridge.progress import Progress, run_cancellable, should_cancel
+from .bridge.progress import Progress, reported, run_cancellable, should_cancel
 from .sockets import CATEGORY, Anchor, Concept
 
 
@@ -47,7 +47,7 @@ class SearchAnchorNode(io.ComfyNode):
             anchor=training.anchor_config(steps, lr, loss, bound),
             latents=training.latent_config(latent, latent_source, sample_count, sample_steps),
             seed=seed)
-        with training_mode():
+        with training_mode(), reported("Search Anchor"):
             run = training.prepare(model, clip, concept, latent, sample_size)
             config = training.fit_to_model(config, run.denoiser)
             state, _history = run_cancellable(lambda: search_anchor(

@@ -18,7 +18,7 @@ from . import training
 from .bridge import training_mode
 from .bridge.denoiser import ComfyDenoiser
 from .bridge.latents import clean_latents, latent_shape
-from .bridge.progress import Progress, run_cancellable, should_cancel
+from .bridge.progress import Progress, reported, run_cancellable, should_cancel
 from .bridge.switching import LoadedOnUse, LoadGroup
 from .bridge.text import text_encoder
 from .sockets import CATEGORY, Concept, advanced
@@ -106,7 +106,7 @@ class AttackErasureNode(io.ComfyNode):
         config = AttackConfig(
             tokens=tokens, steps=steps, lr=lr, seed=seed % 2**63,
             latents=training.latent_config(latent, latent_source, sample_count, sample_steps))
-        with training_mode():
+        with training_mode(), reported("Attack Erasure"):
             erased, original = two_models(erased_model, original_model)
             config = fit_to_model(config, original)
             encoder = text_encoder(original, clip)

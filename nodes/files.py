@@ -63,14 +63,19 @@ def checkpoint_metadata(model) -> dict[str, str]:
 
 
 def encoder_and_vae_keys(model, clip, vae) -> dict:
-    """The text encoder's and the VAE's tensors under the checkpoint keys the model's family
-    uses (SD1.5: cond_stage_model., first_stage_model.), as CheckpointLoaderSimple reads them.
+    """What `comfy.sd.save_checkpoint` must be given as `extra_keys`: nothing where it stores the
+    text encoder itself with its patches baked in (ComfyUI ≥ 0.12.3, whose CLIP has
+    `state_dict_for_saving`); before that, the text encoder's and the VAE's tensors under the
+    checkpoint keys of the model's family (SD1.5: cond_stage_model., first_stage_model.).
 
-    `comfy.sd.save_checkpoint` adds these itself, except in ComfyUI 0.12.1, whose
-    ModelPatcher.state_dict_for_saving drops the CLIP and VAE parts (a UNet-only file; fixed
-    upstream right after the release, ComfyUI PR 12268). Passed to it as `extra_keys` they are
-    the very tensors older versions write: the CLIP is loaded first, as save_checkpoint loads
-    it, so patches on it (a LoRA's text-encoder part) are in its weights."""
+    Why: ComfyUI 0.12.0-0.12.2 write a UNet-only file (their ModelPatcher.state_dict_for_saving
+    drops the CLIP and VAE; fixed in 0.12.3). Older versions write the very tensors given here:
+    the CLIP loaded first, as their save_checkpoint loads it, so patches on it (a LoRA's
+    text-encoder part) are in its weights. Newer versions must get nothing: under dynamic VRAM
+    loading does not write patches into the weights, and extra keys would overwrite ComfyUI's
+    patched text encoder with the unpatched one."""
+    if hasattr(clip, "state_dict_for_saving"):
+        return {}
     config = model.model.model_config
     clip.load_model()
     keys = dict(config.process_clip_state_dict_for_saving(clip.get_sd()))

@@ -19,6 +19,7 @@ from ..advanchor_core.unlearn import UnlearnConfig
 from .bridge.denoiser import ComfyDenoiser
 from .bridge.latents import clean_latents, latent_shape
 from .bridge.text import ComfyTextEncoder, text_encoder
+from .sockets import advanced
 
 LATENT_SOURCES = ("sampled", "noise")
 
@@ -29,21 +30,22 @@ def latent_inputs() -> list:
                         tooltip="Optional clean latents of images showing the concept (e.g. a "
                                 "KSampler's output for the concept prompt). If not connected, "
                                 "'latent_source' decides."),
-        io.Combo.Input("latent_source", options=list(LATENT_SOURCES), default="sampled",
-                       tooltip="Without a LATENT: 'sampled' draws training images from the original "
-                               "model with the concept prompt first (the reference); 'noise' "
-                               "trains on pure noise (fast, weaker)."),
-        io.Int.Input("sample_size", default=512, min=8, max=2048, step=8,
-                     tooltip="Image size (pixels) of the sampled training latents."),
-        io.Int.Input("sample_count", default=4, min=1, max=64,
-                     tooltip="How many training images to sample from the original model."),
-        io.Int.Input("sample_steps", default=25, min=1, max=200,
-                     tooltip="DDIM steps (guidance 7.5) for each sampled training image."),
+        *advanced(
+            io.Combo.Input("latent_source", options=list(LATENT_SOURCES), default="sampled",
+                           tooltip="Without a LATENT: 'sampled' draws training images from the "
+                                   "original model with the concept prompt first (the "
+                                   "reference); 'noise' trains on pure noise (fast, weaker)."),
+            io.Int.Input("sample_size", default=512, min=8, max=2048, step=8,
+                         tooltip="Image size (pixels) of the sampled training latents."),
+            io.Int.Input("sample_count", default=4, min=1, max=64,
+                         tooltip="How many training images to sample from the original model."),
+            io.Int.Input("sample_steps", default=25, min=1, max=200,
+                         tooltip="DDIM steps (guidance 7.5) for each sampled training image.")),
     ]
 
 
 def anchor_inputs(prefix: str = "anchor_") -> list:
-    return [
+    return advanced(
         io.Int.Input(f"{prefix}steps", default=5, min=1, max=1000,
                      tooltip="Anchor (δ) updates per training draw; the search stops early once "
                              "the anchor loss reaches its target (default 5, as measured in the "
@@ -63,7 +65,7 @@ def anchor_inputs(prefix: str = "anchor_") -> list:
         io.Float.Input(f"{prefix}bound", default=0.0, min=0.0, max=100.0, step=0.01,
                        tooltip="Largest perturbation per concept token as a fraction of that "
                                "token's norm (e.g. 0.5); 0 = unbounded, as in the reference."),
-    ]
+    )
 
 
 TRAINING_SEED = ("Seed of every random draw (timesteps, noise, anchor start): the same seed "

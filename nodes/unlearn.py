@@ -12,8 +12,8 @@ from ..advanchor_core.unlearn import METHODS, SCHEDULES, UnlearnConfig, unlearn
 from . import training
 from .bridge import training_mode
 from .bridge.erasure import with_erasure
-from .bridge.progress import Progress, run_cancellable, should_cancel
-from .sockets import CATEGORY, Anchor, Concept, Erasure, Layers
+from .bridge.progress import Progress, reported, run_cancellable, should_cancel
+from .sockets import CATEGORY, Anchor, Concept, Erasure, Layers, advanced
 
 CUSTOM = "custom pattern"
 PARAMETER_CHOICES = (*PRESETS, CUSTOM)
@@ -74,8 +74,10 @@ class UnlearnNode(io.ComfyNode):
                                        "(Concept Ablation)."),
                 io.Int.Input("iterations", default=51, min=1, max=100000,
                              tooltip="Weight updates (reference: 51)."),
-                io.Float.Input("lr", default=1e-5, min=1e-9, max=1.0, step=1e-6, round=1e-9,
-                               tooltip="Adam learning rate of the weights (reference: 1e-5)."),
+                *advanced(
+                    io.Float.Input("lr", default=1e-5, min=1e-9, max=1.0, step=1e-6, round=1e-9,
+                                   tooltip="Adam learning rate of the weights (reference: 1e-5)."),
+                ),
                 io.Combo.Input("parameters", options=list(PARAMETER_CHOICES), default="xattn",
                                tooltip="Which weights change: xattn = all cross-attention "
                                        "(reference; Flux/SD3: the joint attention of the "
@@ -84,48 +86,56 @@ class UnlearnNode(io.ComfyNode):
                                        "weights only text / only image tokens pass, noxattn = all "
                                        "but xattn, full = everything, or a custom pattern. The "
                                        "README's table says what each trains per family."),
-                io.String.Input("parameter_pattern", default="",
-                                tooltip="Regular expression over the model's parameter names, used when "
-                                        "parameters is 'custom pattern'."),
-                io.Combo.Input("schedule", options=list(SCHEDULES), default="sequential",
-                               tooltip="Adversarial method only. sequential (default, measured best "
-                                       "in the lab with the keep anchor): the whole anchor phase over every draw "
-                                       "first, then every weight update towards it; alternating: "
-                                       "refine the anchor before every weight update; cyclical: "
-                                       "anchor passes over all draws first."),
-                io.Float.Input("preservation", default=10.0, min=0.0, max=1000.0, step=0.1,
-                               tooltip="Weight λ of keeping the superclass's prediction unchanged (reference: 10)."),
-                *training.anchor_inputs(),
-                io.Boolean.Input("accumulate_gradients", default=False,
-                                 tooltip="Never zero gradients, as the authors' code does; off "
-                                         "zeroes them every step (recommended)."),
+                *advanced(
+                    io.String.Input("parameter_pattern", default="",
+                                    tooltip="Regular expression over the model's parameter names, "
+                                            "used when parameters is 'custom pattern'."),
+                    io.Combo.Input("schedule", options=list(SCHEDULES), default="sequential",
+                                   tooltip="Adversarial method only. sequential (default, measured "
+                                           "best in the lab with the keep anchor): the whole anchor "
+                                           "phase over every draw first, then every weight update "
+                                           "towards it; alternating: refine the anchor before every "
+                                           "weight update; cyclical: anchor passes over all draws "
+                                           "first."),
+                    io.Float.Input("preservation", default=10.0, min=0.0, max=1000.0, step=0.1,
+                                   tooltip="Weight λ of keeping the superclass's prediction "
+                                           "unchanged (reference: 10)."),
+                    *training.anchor_inputs(),
+                    io.Boolean.Input("accumulate_gradients", default=False,
+                                     tooltip="Never zero gradients, as the authors' code does; off "
+                                             "zeroes them every step (recommended)."),
+                ),
                 training.seed_input(),
-                io.Boolean.Input("gradient_checkpointing", default=False, optional=True,
-                                 tooltip="Recompute UNet activations in the backward pass instead "
-                                         "of storing them: much less memory (SDXL on 12-16 GB "
-                                         "GPUs), ~30-60% slower. Same result. Turn it on for fp8 "
-                                         "models and with autocast: without it the backward pass "
-                                         "keeps each weight's cast to the compute dtype, a second "
-                                         "copy of the UNet."),
-                io.Combo.Input("autocast", options=["off", *AUTOCAST_DTYPES], default="off",
-                               optional=True,
-                               tooltip="Run the UNet in bf16/fp16 autocast during training (less "
-                                       "memory, faster on GPUs with tensor cores); losses and "
-                                       "the weight change stay float32. bf16 needs a recent GPU."),
-                io.Float.Input("esd_eta", default=1.0, min=0.0, max=100.0, step=0.1, optional=True,
-                               tooltip="ESD's negative-guidance strength η: the target is "
-                                       "ε(empty) − η·(ε(concept) − ε(empty)). Used only with "
-                                       "method = esd (ESD's default: 1)."),
-                io.Int.Input("robust_every", default=0, min=0, max=100000, optional=True,
-                             tooltip="Robust unlearning (AdvUnlearn-style): every N updates, attack "
-                                     "the model being erased with a soft prefix (as Attack Erasure "
-                                     "does) and erase on [prefix + prompt] too. 0 = off (default). In "
-                                     "the lab 1 cut the attack's success against ESD from 85% to "
-                                     "36% at about 3x the time, preservation 86% vs 89% "
-                                     "(benchmarks/RESULTS.md)."),
-                io.Int.Input("robust_steps", default=5, min=1, max=1000, optional=True,
-                             tooltip="Attack steps per robust round (the prefix is warm-started "
-                                     "from the last round)."),
+                *advanced(
+                    io.Boolean.Input("gradient_checkpointing", default=False, optional=True,
+                                     tooltip="Recompute UNet activations in the backward pass "
+                                             "instead of storing them: much less memory (SDXL on "
+                                             "12-16 GB GPUs), ~30-60% slower. Same result. Turn it "
+                                             "on for fp8 models and with autocast: without it the "
+                                             "backward pass keeps each weight's cast to the compute "
+                                             "dtype, a second copy of the UNet."),
+                    io.Combo.Input("autocast", options=["off", *AUTOCAST_DTYPES], default="off",
+                                   optional=True,
+                                   tooltip="Run the UNet in bf16/fp16 autocast during training "
+                                           "(less memory, faster on GPUs with tensor cores); losses "
+                                           "and the weight change stay float32. bf16 needs a "
+                                           "recent GPU."),
+                    io.Float.Input("esd_eta", default=1.0, min=0.0, max=100.0, step=0.1,
+                                   optional=True,
+                                   tooltip="ESD's negative-guidance strength η: the target is "
+                                           "ε(empty) − η·(ε(concept) − ε(empty)). Used only with "
+                                           "method = esd (ESD's default: 1)."),
+                    io.Int.Input("robust_every", default=0, min=0, max=100000, optional=True,
+                                 tooltip="Robust unlearning (AdvUnlearn-style): every N updates, "
+                                         "attack the model being erased with a soft prefix (as "
+                                         "Attack Erasure does) and erase on [prefix + prompt] too. "
+                                         "0 = off (default). In the lab 1 cut the attack's success "
+                                         "against ESD from 85% to 36% at about 3x the time, "
+                                         "preservation 86% vs 89% (benchmarks/RESULTS.md)."),
+                    io.Int.Input("robust_steps", default=5, min=1, max=1000, optional=True,
+                                 tooltip="Attack steps per robust round (the prefix is warm-started "
+                                         "from the last round)."),
+                ),
             ],
             outputs=[
                 io.Model.Output(display_name="MODEL", tooltip="The erased model (a patched clone)."),
@@ -149,7 +159,7 @@ class UnlearnNode(io.ComfyNode):
             anchor=training.anchor_config(anchor_steps, anchor_lr, anchor_loss, anchor_bound),
             latents=training.latent_config(latent, latent_source, sample_count, sample_steps),
             seed=seed, accumulate_grads=accumulate_gradients, autocast=autocast, esd_eta=esd_eta)
-        with training_mode():
+        with training_mode(), reported("Unlearn"):
             run = training.prepare(model, clip, concept, latent, sample_size,
                                    checkpointing=gradient_checkpointing)
             config = training.fit_to_model(config, run.denoiser)

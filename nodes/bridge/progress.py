@@ -1,12 +1,20 @@
-"""The core's step reports → ComfyUI's progress bar; ComfyUI's Cancel → the core's cancel."""
+"""The core's step reports → ComfyUI's progress bar; ComfyUI's Cancel → the core's cancel; what a
+run cost → ComfyUI's log."""
 from __future__ import annotations
 
-from typing import Callable
+import contextlib
+import logging
+import time
+from typing import Callable, Iterator
+
+import torch
 
 import comfy.model_management
 import comfy.utils
 
 from ...advanchor_core.errors import Cancelled
+
+GIB = 2 ** 30
 
 
 class Progress:
@@ -39,3 +47,17 @@ def run_cancellable(fn: Callable[[], object]):
         raise comfy.model_management.InterruptProcessingException()
     finally:
         comfy.model_management.soft_empty_cache()
+
+
+@contextlib.contextmanager
+def reported(node: str) -> Iterator[None]:
+    """Logs, once the block has finished, how long it took and, on a CUDA device, the peak
+    memory torch allocated in it: "AdvAnchor Unlearn: 12.3 s, peak 4.20 GiB allocated"."""
+    device = comfy.model_management.get_torch_device()
+    cuda = getattr(device, "type", None) == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)
+    start = time.perf_counter()
+    yield
+    peak = f", peak {torch.cuda.max_memory_allocated(device) / GIB:.2f} GiB allocated" if cuda else ""
+    logging.info(f"AdvAnchor {node}: {time.perf_counter() - start:.1f} s{peak}")

@@ -341,6 +341,24 @@ def test_save_erased_checkpoint_writes_the_erased_weights(n, erased, tiny, outpu
     assert_untouched(tiny["model"], erased["before"])
 
 
+def test_save_erased_checkpoint_keeps_a_patch_on_the_clip(n, erased, tiny, output_dir):
+    """A LoRA's text-encoder part is in the saved CLIP: written by ComfyUI itself where it bakes
+    the CLIP's patches in (≥ 0.12.3), by the pack where ComfyUI loses the CLIP (0.12.0-0.12.2)
+    or writes the loaded weights (older)."""
+    from advanchor_pack.nodes.files import encoder_and_vae_keys
+
+    clip = tiny["clip"].clone()
+    key, weight = next((k, v) for k, v in clip.get_sd().items() if k.endswith("fc1.weight"))
+    clip.add_patches({key: (torch.full_like(weight, 0.25),)}, 1.0)
+    (path,) = run_node(n["ckpt"], model=erased["model"], clip=clip, vae=tiny["vae"],
+                       filename_prefix="erased/patched_clip")
+    with safe_open(os.path.join(output_dir, path), "pt") as f:
+        saved = f.get_tensor(next(k for k in f.keys() if k.endswith(key.split(".", 1)[1])))
+    assert torch.allclose(saved.float(), weight.float() + 0.25, atol=1e-3)
+    assert (encoder_and_vae_keys(erased["model"], clip, tiny["vae"]) == {}) == \
+        hasattr(clip, "state_dict_for_saving")
+
+
 @pytest.mark.parametrize("prefix", ["../escape", "a/../../escape", "/abs/escape", "", "..\\x"])
 def test_filename_prefix_cannot_leave_the_output_folder(n, erased, tiny, errors, output_dir, prefix):
     before = sorted(p for p, _, fs in os.walk(output_dir) for _ in fs)
@@ -414,3 +432,30 @@ def test_a_dynamic_model_on_a_comfyui_that_cannot_turn_it_off_is_refused(pack, e
 
     with pytest.raises(errors.AdvAnchorError, match="without 'dynamic_vram' in --fast"):
         training_clone(Version012Patcher())
+
+
+DEFAULT_VIEW = {"unlearn": {"model", "clip", "concept", "anchor", "layers", "latent", "method",
+                            "iterations", "parameters", "seed"},
+                "anchor": {"model", "clip", "concept", "latent", "draws", "seed"}}
+
+
+def test_expert_settings_are_marked_advanced(n, pack):
+    """What a user decides stays in view; the rest is sent as advanced where ComfyUI's schema
+    has the field (≥ 0.12; the browser test sees the newest frontend fold them)."""
+    import inspect
+
+    from advanchor_pack.nodes.attack import AttackErasureNode
+    from comfy_api.latest import io
+
+    nodes = {"unlearn": n["unlearn"], "anchor": n["anchor"], "attack": AttackErasureNode}
+    view = DEFAULT_VIEW | {"attack": {"erased_model", "original_model", "clip", "concept", "latent",
+                                      "steps", "seed"}}
+    sent = "advanced" in inspect.signature(io.Int.Input.__init__).parameters
+    for name, cls in nodes.items():
+        inputs = cls.GET_SCHEMA().inputs
+        assert {i.id for i in inputs if not getattr(i, "advanced", False)} == view[name], name
+        if sent:
+            info = cls.GET_NODE_INFO_V1()["input"]
+            flags = {k: bool(spec[1].get("advanced")) for section in ("required", "optional")
+                     for k, spec in info.get(section, {}).items() if len(spec) > 1}
+            assert {k for k, on in flags.items() if on} == {i.id for i in inputs} - view[name], name

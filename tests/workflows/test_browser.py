@@ -248,3 +248,40 @@ def test_template_browser_lists_every_workflow(page, server, tmp_path):
     time.sleep(1.5)
     shot = page.screenshot()
     keep(tmp_path, small_png(shot), REPO / "docs" / "template_browser.png")
+
+
+# the widgets each training node shows by default: what a user decides (sockets aside)
+DEFAULT_VIEW = {"AdvAnchorUnlearn": ["method", "iterations", "parameters", "seed"],
+                "AdvAnchorSearchAnchor": ["draws", "seed"],
+                "AdvAnchorAttackErasure": ["steps", "seed"]}
+
+
+def test_training_nodes_fold_their_expert_settings(page, server, object_info, tmp_path):
+    """Expert widgets are sent as advanced, and the newest frontend's node design (Nodes 2.0)
+    shows a node with them folded behind "Show advanced inputs"."""
+    server.post("/settings", {"Comfy.VueNodes.Enabled": True})
+    try:
+        page.open()
+        page.load({"nodes": [], "links": [], "version": 0.4}, "folded")
+        for i, kind in enumerate(DEFAULT_VIEW):
+            page.js("const n = LiteGraph.createNode(args[0]); n.pos = [40 + 340 * args[1], 40];"
+                    "app.graph.add(n);", kind, i)
+        page.wait_for("document.querySelectorAll('[data-node-id]').length === 3")
+        time.sleep(1.0)
+        shot = page.screenshot()
+        for node_id, (kind, shown) in enumerate(DEFAULT_VIEW.items(), 1):
+            lines = lambda: set(page.driver.execute_script(  # noqa: E731
+                f"return document.querySelector('[data-node-id=\"{node_id}\"]').innerText.split('\\n')"
+                ".map(s => s.trim())"))
+            every = {n for section in object_info[kind]["input"].values() if isinstance(section, dict)
+                     for n, (_, *opts) in section.items() if opts and isinstance(opts[0], dict)
+                     and "default" in opts[0]}
+            folded = lines()
+            assert set(shown) <= folded and not (every - set(shown)) & folded, kind
+            page.js(f"document.querySelector('[data-node-id=\"{node_id}\"] "
+                    "[data-testid=advanced-inputs-button]').click(); await new Promise(r => setTimeout(r, 500));")
+            assert every <= lines(), kind
+    finally:
+        server.post("/settings", {"Comfy.VueNodes.Enabled": False})
+    not_blank(shot)
+    keep(tmp_path, small_png(shot.crop((0, 0, 1400, 560))), REPO / "docs" / "training_nodes_folded.png")
