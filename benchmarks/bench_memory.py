@@ -63,19 +63,6 @@ from torch import Tensor, nn
 ROOT = Path(__file__).resolve().parents[1]
 MIB = 2 ** 20
 
-SD15_FULL = dict(in_channels=4, out_channels=4, model_channels=320, num_res_blocks=[2, 2, 2, 2],
-                 channel_mult=[1, 2, 4, 4], transformer_depth=[1, 1, 1, 1, 1, 1, 0, 0],
-                 transformer_depth_output=[1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0],
-                 transformer_depth_middle=1, use_linear_in_transformer=False, context_dim=768,
-                 adm_in_channels=None, use_temporal_attention=False, image_size=32,
-                 use_spatial_transformer=True, legacy=False)
-SDXL_FULL = dict(in_channels=4, out_channels=4, model_channels=320, num_res_blocks=[2, 2, 2],
-                 channel_mult=[1, 2, 4], transformer_depth=[0, 0, 2, 2, 10, 10],
-                 transformer_depth_output=[0, 0, 0, 2, 2, 2, 10, 10, 10], transformer_depth_middle=10,
-                 use_linear_in_transformer=True, context_dim=2048, adm_in_channels=2816,
-                 num_classes="sequential", use_temporal_attention=False, image_size=32,
-                 use_spatial_transformer=True, legacy=False)
-
 OPTIONS = {"plain": (False, "off"), "checkpointing": (True, "off"), "bf16": (False, "bf16"),
            "checkpointing+bf16": (True, "bf16")}  # name: (gradient checkpointing, autocast)
 STORAGE = {"fp32": torch.float32, "fp16": torch.float16}
@@ -127,10 +114,11 @@ def pack(name: str):
 
 def unet_config(family: str, reduced: bool) -> dict:
     from comfy_support import tiny
+    from comfy_support.checkpoint import FULL_UNETS
 
     if reduced:
         return dict(tiny.UNET_SMALL if family == "sd15" else tiny.UNET_SDXL_SMALL)
-    return dict(SD15_FULL if family == "sd15" else SDXL_FULL)
+    return dict(FULL_UNETS[family])
 
 
 @torch.inference_mode()

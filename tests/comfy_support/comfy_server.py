@@ -51,8 +51,11 @@ def server_tree(work: Path) -> Path:
 
 
 class ComfyServer:
-    def __init__(self, work: Path, threads: int = 1):
+    def __init__(self, work: Path, threads: int = 1, flags: tuple[str, ...] = ("--cpu",)):
+        """`flags`: ComfyUI's own start-up flags (the tests run it on the CPU; a GPU check
+        passes none, ComfyUI's defaults, or e.g. --disable-dynamic-vram)."""
         self.work = Path(work)
+        self.flags = list(flags)
         self.base = self.work / "base"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -96,7 +99,7 @@ class ComfyServer:
         env["PYTHONPATH"] = os.pathsep.join(python_path_entries() + [env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             env[var] = str(self.threads)
-        cmd = [sys.executable, str(tree / "main.py"), "--cpu", "--listen", "127.0.0.1",
+        cmd = [sys.executable, str(tree / "main.py"), *self.flags, "--listen", "127.0.0.1",
                "--port", str(self.port), "--base-directory", str(self.base),
                "--extra-model-paths-config", str(self.work / "extra.yaml"),
                "--database-url", "sqlite:///:memory:", "--disable-auto-launch"]

@@ -3,7 +3,6 @@ generated thin SD1.5 checkpoint (never committed)."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,14 +15,13 @@ THIN = "thin_sd15.safetensors"
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
+    from comfy_support import generated
     from comfy_support.comfy_server import ComfyServer
 
     work = tmp_path_factory.mktemp("comfy_server")
     srv = ComfyServer(work, threads=int(os.environ.get("ADVANCHOR_TEST_THREADS", "1")))
     srv.prepare()
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    subprocess.run([sys.executable, str(SUPPORT / "checkpoint.py"), str(srv.checkpoints / THIN)],
-                   check=True, env=env, capture_output=True)
+    generated.link_into(srv.checkpoints, "checkpoint.py", THIN)
     srv.add_custom_nodes(SUPPORT / "tiny_nodes")  # Flux's text encoder (tests/test_flow_server.py)
     srv.start()
     yield srv

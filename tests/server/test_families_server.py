@@ -4,8 +4,6 @@ checkpoint reloads and differs from its input only in the preset's tensors."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from safetensors import safe_open
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import graphs  # noqa: E402
+from comfy_support import generated  # noqa: E402
 from comfy_support.comfy_server import messages, succeeded  # noqa: E402
 
 SUPPORT = Path(__file__).resolve().parents[1] / "comfy_support"
@@ -23,10 +22,8 @@ THIN = {"sdxl": "thin_sdxl.safetensors", "sd2": "thin_sd2_v.safetensors"}
 
 @pytest.fixture(scope="module")
 def family_checkpoints(server):
-    env = dict(os.environ, OMP_NUM_THREADS="1")
     for family, name in THIN.items():
-        subprocess.run([sys.executable, str(SUPPORT / "checkpoint.py"), str(server.checkpoints / name),
-                        "0", family], check=True, env=env, capture_output=True)
+        generated.link_into(server.checkpoints, "checkpoint.py", name, "0", family)
     return THIN
 
 

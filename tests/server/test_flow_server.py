@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -24,13 +23,12 @@ from comfy_support.comfy_server import messages, succeeded  # noqa: E402
 SUPPORT = Path(__file__).resolve().parents[1] / "comfy_support"
 sys.path.insert(0, str(SUPPORT))
 from checkpoint_dit import FILES, FLUX_FILE  # noqa: E402
+from comfy_support import generated  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def sd3_files(server):
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    subprocess.run([sys.executable, str(SUPPORT / "checkpoint_dit.py"), str(server.base / "models")],
-                   check=True, env=env, capture_output=True)
+    generated.link_into(server.base / "models", "checkpoint_dit.py", "")
     return FILES
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -102,16 +101,14 @@ def shrink(workflow: dict, object_info: dict, lora: str | None = None) -> dict:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
+    from comfy_support import generated
     from comfy_support.comfy_server import ComfyServer
 
     work = tmp_path_factory.mktemp("comfy_workflows")
     srv = ComfyServer(work, threads=int(os.environ.get("ADVANCHOR_TEST_THREADS", "1")))
     srv.prepare()
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    subprocess.run([sys.executable, str(TESTS / "comfy_support" / "checkpoint.py"),
-                    str(srv.checkpoints / THIN)], check=True, env=env, capture_output=True)
-    subprocess.run([sys.executable, str(TESTS / "comfy_support" / "checkpoint_dit.py"),
-                    str(srv.base / "models")], check=True, env=env, capture_output=True)
+    generated.link_into(srv.checkpoints, "checkpoint.py", THIN)
+    generated.link_into(srv.base / "models", "checkpoint_dit.py", "")
     srv.add_custom_nodes(TESTS / "comfy_support" / "tiny_nodes")
     srv.start()
     yield srv
