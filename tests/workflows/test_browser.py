@@ -264,11 +264,17 @@ def test_training_nodes_fold_their_expert_settings(page, server, object_info, tm
         page.open()
         page.load({"nodes": [], "links": [], "version": 0.4}, "folded")
         for i, kind in enumerate(DEFAULT_VIEW):
-            page.js("const n = LiteGraph.createNode(args[0]); n.pos = [40 + 340 * args[1], 40];"
+            page.js("const n = LiteGraph.createNode(args[0]); n.pos = [80 + 340 * args[1], 100];"
                     "app.graph.add(n);", kind, i)
         page.wait_for("document.querySelectorAll('[data-node-id]').length === 3")
-        time.sleep(1.0)
-        shot = page.screenshot()
+        page.js("await app.extensionManager.command.execute('Comfy.Canvas.FitView');"
+                "await new Promise(r => setTimeout(r, 1000));")
+        box = page.driver.execute_script(
+            "const r = [...document.querySelectorAll('[data-node-id]')].map(e => e.getBoundingClientRect());"
+            "return [Math.min(...r.map(b => b.left)), Math.min(...r.map(b => b.top)),"
+            " Math.max(...r.map(b => b.right)), Math.max(...r.map(b => b.bottom))];")
+        scale = page.driver.execute_script("return window.devicePixelRatio")
+        shot = page.screenshot().crop(tuple(round(v * scale + d) for v, d in zip(box, (-20, -20, 20, 20))))
         for node_id, (kind, shown) in enumerate(DEFAULT_VIEW.items(), 1):
             lines = lambda: set(page.driver.execute_script(  # noqa: E731
                 f"return document.querySelector('[data-node-id=\"{node_id}\"]').innerText.split('\\n')"
@@ -284,4 +290,4 @@ def test_training_nodes_fold_their_expert_settings(page, server, object_info, tm
     finally:
         server.post("/settings", {"Comfy.VueNodes.Enabled": False})
     not_blank(shot)
-    keep(tmp_path, small_png(shot.crop((0, 0, 1400, 560))), REPO / "docs" / "training_nodes_folded.png")
+    keep(tmp_path, small_png(shot), REPO / "docs" / "training_nodes_folded.png")
