@@ -51,6 +51,7 @@ THIN_SD2_UNET = dict(
     use_temporal_attention=False, image_size=32, use_spatial_transformer=True, legacy=False,
 )
 V_PRED_PROBE = "output_blocks.11.1.transformer_blocks.0.norm1.bias"
+THIN_UNETS = {"sd15": THIN_UNET, "sdxl": THIN_SDXL_UNET, "sd2": THIN_SD2_UNET}
 
 # the real SD1.5 and SDXL UNets (ComfyUI's detected configs of the released checkpoints)
 FULL_UNETS = {
@@ -81,8 +82,10 @@ def save_checkpoint(path: str, model, clip, vae, metadata: dict) -> None:
     comfy.sd.save_checkpoint(path, model, clip, vae, metadata=metadata, extra_keys=extra)
 
 
-def write_family_checkpoint(path: str, family: str, seed: int = 0) -> None:
-    """A thin SDXL ("sdxl") or SD2.x v-prediction ("sd2") checkpoint."""
+def write_checkpoint(path: str, kind: str, seed: int = 0) -> None:
+    """A checkpoint of `kind`: "sd15", "sdxl", "sd2" (thin; SD2.x as v-prediction) or
+    "sd15-full", "sdxl-full" (the real UNets stored fp16), with full-shape text encoders and a
+    TAESD VAE, seeded random weights."""
     import torch
 
     import comfy.model_base
@@ -91,72 +94,27 @@ def write_family_checkpoint(path: str, family: str, seed: int = 0) -> None:
     import comfy.sd
     import tiny
 
-    unet = {"sdxl": THIN_SDXL_UNET, "sd2": THIN_SD2_UNET}[family]
+    family = kind.removesuffix("-full")
+    unet = FULL_UNETS[family] if kind.endswith("-full") else THIN_UNETS[family]
     with torch.inference_mode():
         config = tiny.family_config(family, unet)
+        if kind.endswith("-full"):
+            config.set_inference_dtype(torch.float16, None)
         if family == "sd2":
             base = comfy.model_base.BaseModel(config, model_type=comfy.model_base.ModelType.V_PREDICTION)
         else:
             base = config.get_model({})
         tiny.init_weights(base.diffusion_model, seed)
         for name, p in base.diffusion_model.named_parameters():
-            if name.startswith("out.2."):
+            if name.startswith("out.2."):  # a random UNet's output explodes through 1000 steps
                 p.mul_(0.1)
-            if name == V_PRED_PROBE:
+            if name == V_PRED_PROBE and family == "sd2":
                 p.mul_(0).add_(torch.linspace(-0.5, 0.5, p.numel()))   # std ≈ 0.29 > 0.09: v
         model = comfy.model_patcher.ModelPatcher(base, mm.get_torch_device(), mm.unet_offload_device())
         clip = comfy.sd.CLIP(config.clip_target({}), model_options={"dtype": torch.float16})
         tiny.init_weights(clip.cond_stage_model, seed + 1)
         vae = tiny.tiny_vae(seed + 2)
-        save_checkpoint(path, model, clip, vae, metadata={"advanchor.test": f"thin-{family}"})
-
-
-def write_full_checkpoint(path: str, family: str, seed: int = 0) -> None:
-    """A full-size SD1.5 ("sd15") or SDXL ("sdxl") UNet stored fp16, its full text encoders and
-    a TAESD VAE, seeded random weights."""
-    import torch
-
-    import comfy.model_management as mm
-    import comfy.model_patcher
-    import comfy.sd
-    import tiny
-
-    with torch.inference_mode():
-        config = tiny.family_config(family, FULL_UNETS[family])
-        config.set_inference_dtype(torch.float16, None)
-        base = config.get_model({})
-        tiny.init_weights(base.diffusion_model, seed)
-        for name, p in base.diffusion_model.named_parameters():
-            if name.startswith("out.2."):
-                p.mul_(0.1)
-        model = comfy.model_patcher.ModelPatcher(base, mm.get_torch_device(), mm.unet_offload_device())
-        clip = comfy.sd.CLIP(config.clip_target({}), model_options={"dtype": torch.float16})
-        tiny.init_weights(clip.cond_stage_model, seed + 1)
-        vae = tiny.tiny_vae(seed + 2)
-        save_checkpoint(path, model, clip, vae, metadata={"advanchor.test": f"full-{family}"})
-
-
-def write_thin_checkpoint(path: str, seed: int = 0) -> None:
-    import torch
-
-    import comfy.model_management as mm
-    import comfy.model_patcher
-    import comfy.sd
-    import tiny
-
-    with torch.inference_mode():
-        config = tiny.sd15_config(THIN_UNET)
-        base = config.get_model({})
-        tiny.init_weights(base.diffusion_model, seed)
-        # a random UNet's output explodes through 1000-step schedules; keep it modest
-        for name, p in base.diffusion_model.named_parameters():
-            if name.startswith("out.2."):
-                p.mul_(0.1)
-        model = comfy.model_patcher.ModelPatcher(base, mm.get_torch_device(), mm.unet_offload_device())
-        clip = comfy.sd.CLIP(config.clip_target({}), model_options={"dtype": torch.float16})
-        tiny.init_weights(clip.cond_stage_model, seed + 1)
-        vae = tiny.tiny_vae(seed + 2)
-        save_checkpoint(path, model, clip, vae, metadata={"advanchor.test": "thin-sd15"})
+        save_checkpoint(path, model, clip, vae, metadata={"advanchor.test": kind})
 
 
 def main() -> None:
@@ -166,13 +124,7 @@ def main() -> None:
 
     runtime.bootstrap()
     seed = int(sys.argv[2]) if len(sys.argv) > 2 else 0
-    family = sys.argv[3] if len(sys.argv) > 3 else "sd15"
-    if family == "sd15":
-        write_thin_checkpoint(sys.argv[1], seed)
-    elif family.endswith("-full"):
-        write_full_checkpoint(sys.argv[1], family.removesuffix("-full"), seed)
-    else:
-        write_family_checkpoint(sys.argv[1], family, seed)
+    write_checkpoint(sys.argv[1], sys.argv[3] if len(sys.argv) > 3 else "sd15", seed)
 
 
 if __name__ == "__main__":
