@@ -418,9 +418,9 @@ def test_a_training_forward_saves_the_frozen_weights_themselves_not_copies(bridg
 
 
 def test_a_dynamic_model_on_a_comfyui_that_cannot_turn_it_off_is_refused(pack, errors):
-    """ComfyUI 0.12's dynamic VRAM (asked for with --fast dynamic_vram) has no per-model way back to plain loading (its clone
-    takes no `disable_dynamic`): the message names that version's flag. Newer versions train
-    dynamic MODELs (test_dynamic_vram.py)."""
+    """ComfyUI 0.12's dynamic VRAM (asked for with --fast dynamic_vram) has no per-model way
+    back to plain loading (its clone takes no `disable_dynamic`): the message names that
+    version's flag. Newer versions train dynamic MODELs (test_dynamic_vram.py)."""
     from advanchor_pack.nodes.bridge.loading import training_clone
 
     class Version012Patcher:  # the two methods of ComfyUI 0.12's ModelPatcherDynamic read here

@@ -3,7 +3,7 @@ with UNETLoader, SD3's text encoder with CLIPLoader (type sd3), the VAE with VAE
 files ComfyUI itself detects (tests/comfy_support/checkpoint_dit.py). Erase → sample the
 original and the erased model at one seed → save the erasure as a LoRA → a fresh graph loads it
 with LoraLoaderModelOnly and samples what the erased model sampled. Flux's transformer loads
-from a thin file on ComfyUI 0.12.1 only (0.3.75 fixes 24 heads of 128 channels: skipped there,
+from a thin file from ComfyUI 0.12 on (0.3.75 fixes 24 heads of 128 channels: skipped there,
 tested in process); its T5-XXL has no thin file, so its text encoder is a test node."""
 from __future__ import annotations
 
