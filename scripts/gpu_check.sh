@@ -3,8 +3,10 @@
 #   bash scripts/gpu_check.sh            # writes output/gpu_check/report.md and prints it
 #   bash scripts/gpu_check.sh --dry-run  # the same steps on the CPU with thin models (no result)
 # Needs, beyond this repository:
-#   - python3 (or PYTHON) with a CUDA build of torch and ComfyUI 0.33.0's requirements;
-#     torchvision and torchaudio may be missing (the tests' import-only stand-ins replace them);
+#   - python3 (or PYTHON) with a CUDA build of torch and ComfyUI 0.33.0's requirements.txt
+#     (comfy-aimdo is what turns dynamic VRAM on; PyAV and the frontend, template and docs
+#     packages are imported at start but unused by these graphs); torchvision and torchaudio may
+#     be missing (the tests' import-only stand-ins replace them);
 #   - ComfyUI's source tree: ADVANCHOR_COMFYUI, else ../shared/runtimes/comfyui-0.33.0.
 # Three parts, each bounded by its own time limit (a part that runs out says so):
 #   1. benchmarks/gpu_graphs.py — a headless ComfyUI at its default flags (dynamic VRAM on), then
