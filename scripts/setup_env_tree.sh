@@ -17,13 +17,9 @@ if [ ! -f "$TREE/requirements.txt" ]; then
   exit 0
 fi
 if [ -f "$STAMP" ] && cmp -s "$TREE/requirements.txt" "$STAMP"; then exit 0; fi
-python3.11 -m venv "$VENV" 2>/dev/null || python3 -m venv "$VENV"
-PY="$VENV/bin/python"
-pip_install() {  # quiet, minus the warnings about package indexes this machine does not have
-  "$PY" -m pip install -q "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor" || true; }
-}
+source scripts/venv.sh
 echo "setting up $VENV for the ComfyUI tree $TREE (first run only, a few minutes)..."
-pip_install torch==2.13.0
+new_venv "$VENV"
 REQ="$VENV/advanchor-requirements.txt"
 "$PY" - "$TREE/requirements.txt" requirements-dev.txt > "$REQ" <<'PY'
 import re, sys
