@@ -1,8 +1,8 @@
 """One unlearning update of a Flux-sized and an SD3-sized transformer on a CUDA card.
 
-    python benchmarks/bench_dit.py            # CUDA: Flux.1 dev (12B) and SD3 medium (2B)
-    python benchmarks/bench_dit.py --reduced  # CPU: the tests' tiny layouts, checks the script only
-    python benchmarks/bench_dit.py --count    # CPU: what each preset trains, and its fixed memory
+    python -m benchmarks.bench_dit            # CUDA: Flux.1 dev (12B) and SD3 medium (2B)
+    python -m benchmarks.bench_dit --reduced  # CPU: the tests' tiny layouts, checks the script only
+    python -m benchmarks.bench_dit --count    # CPU: what each preset trains, and its fixed memory
 
 Why: Flux's transformer is 12B parameters — 24 GB in bf16, 12 GB in fp8 — so whether an erasure
 fits a 24 GB card is decided by the storage dtype, gradient checkpointing and autocast, and has
@@ -24,13 +24,10 @@ Activations come on top.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
 MIB = 2 ** 20
 FLUX_DEV = dict(image_model="flux", guidance_embed=True, in_channels=16, out_channels=16,
                 vec_in_dim=768, context_in_dim=4096, hidden_size=3072, mlp_ratio=4.0,
@@ -46,8 +43,7 @@ STORED = {"flux": torch.float8_e4m3fn, "sd3": torch.bfloat16}
 
 def bootstrap(gpu: bool) -> None:
     """ComfyUI in this process (on the CPU unless `gpu`) and the pack, as ComfyUI loads it."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from comfy_support import runtime
+    from tests.comfy_support import runtime
 
     runtime.bootstrap(cpu=not gpu)
     runtime.load_pack()
@@ -59,7 +55,7 @@ def config(family: str, reduced: bool):
 
     import comfy.ldm.flux.model
     import comfy.supported_models as sm
-    from comfy_support import tiny_dit
+    from tests.comfy_support import tiny_dit
 
     if reduced:
         return tiny_dit.flux_config() if family == "flux" else tiny_dit.sd3_config()

@@ -1,16 +1,13 @@
 """Memory, measured: what one unlearning update holds, through the ComfyUI bridge, at real UNet size.
 
-    python benchmarks/bench_memory.py --write        # CPU: SD1.5 UNet, old vs new bridge path
-    python benchmarks/bench_memory.py --gpu --write  # CUDA: SD1.5 and SDXL, fp16, s/update + peak
+    python -m benchmarks.bench_memory --write        # CPU: SD1.5 UNet, what one θ update keeps
+    python -m benchmarks.bench_memory --gpu --write  # CUDA: SD1.5 and SDXL, fp16, s/update + peak
 
-Why: the bridge used to hand the UNet a dict of weights for `torch.func.functional_call`, cloning
-every inference-tensor weight on each grad-enabled forward (a second UNet, which autograd kept
-until the backward pass) and forming w + δ in the storage dtype. It now adds δ as ComfyUI weight
-functions on a private clone of the patcher, and `prepare()` re-makes the frozen weights as
-normal tensors once, so autograd can save the weights themselves. The CPU table shows, per case,
-whether the weights are held once.
+Why: the bridge adds δ as ComfyUI weight functions on a private clone of the patcher, and
+`prepare()` re-makes the frozen weights as normal tensors once, so autograd can save the weights
+themselves instead of a copy. The CPU table shows, per case, whether the weights are held once.
 
-CPU (`python benchmarks/bench_memory.py`): the real SD1.5 UNet (ComfyUI's `SD15` config, 320
+CPU (`python -m benchmarks.bench_memory`): the real SD1.5 UNet (ComfyUI's `SD15` config, 320
 channels, [1, 2, 4, 4], 2 res blocks, 1 transformer per attention level, context 768, 8 heads)
 with seeded random weights, built under `torch.inference_mode()` as a checkpoint loader builds
 it, stored fp32 and fp16. On a CPU ComfyUI computes fp16-stored weights in fp32 (manual cast:
@@ -18,8 +15,6 @@ it, stored fp32 and fp16. On a CPU ComfyUI computes fp16-stored weights in fp32 
 checkpoint. One update is the θ step of the loop: a forward pass over [concept, superclass]
 (batch 2, one 32×32 latent, 77 tokens) with a δ on every cross-attention weight (preset "xattn"),
 the MSE loss, the backward pass. Each case runs in its own process (peak RSS never goes down):
-- path *new*: the product (`nodes/bridge/denoiser.py`); *old*: `OldPathDenoiser` below, the
-  bridge as it was at f63d6bc, reproduced here as the baseline;
 - *weights MiB*: the UNet's parameter bytes in their storage dtype;
 - *baseline RSS*: peak RSS after importing torch, ComfyUI and the pack, before the model exists;
   *peak − baseline*: what the model and the update added;
@@ -44,21 +39,22 @@ ADVANCHOR_COMFYUI); `--gpu` needs a CUDA build of torch in that environment.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import json
 import resource
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass
-from functools import reduce
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from typing import Mapping
 
 import torch
 from torch import Tensor, nn
+
+from benchmarks.autograd_ledger import LEDGER, ledger_sees_checkpoints, short
+from benchmarks.memory_tables import cpu_table, gpu_table
+from benchmarks.results_md import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 MIB = 2 ** 20
@@ -80,7 +76,6 @@ class Case:
     kind: str            # "theta": one θ step (CPU table); "unlearn": the core's loop (GPU table)
     family: str          # "sd15" or "sdxl"
     storage: str         # key of STORAGE
-    path: str            # "new" (the product) or "old" (the f63d6bc baseline)
     option: str          # key of OPTIONS
     latent: int          # latent side (image side / 8)
     settings: str = ""   # key of SETTINGS ("unlearn" cases)
@@ -88,20 +83,19 @@ class Case:
 
 
 def cpu_cases(reduced: bool) -> list[Case]:
-    return [Case("theta", "sd15", storage, path, option, 8 if reduced else CPU_LATENT, reduced=reduced)
-            for storage in STORAGE for option in OPTIONS for path in ("new", "old")]
+    return [Case("theta", "sd15", storage, option, 8 if reduced else CPU_LATENT, reduced=reduced)
+            for storage in STORAGE for option in OPTIONS]
 
 
 def gpu_cases(reduced: bool) -> list[Case]:
-    return [Case("unlearn", family, "fp16", "new", SETTINGS[s][1], 8 if reduced else GPU_LATENT[family],
+    return [Case("unlearn", family, "fp16", SETTINGS[s][1], 8 if reduced else GPU_LATENT[family],
                  settings=s, reduced=reduced) for family in ("sd15", "sdxl") for s in SETTINGS]
 
 
 # --- ComfyUI and the pack ------------------------------------------------------------------
 def bootstrap(gpu: bool) -> None:
     """Import ComfyUI in this process (on the CPU unless `gpu`) and the pack, as ComfyUI would."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from comfy_support import runtime
+    from tests.comfy_support import runtime
 
     runtime.bootstrap(cpu=not gpu)
     runtime.load_pack()
@@ -113,8 +107,8 @@ def pack(name: str):
 
 
 def unet_config(family: str, reduced: bool) -> dict:
-    from comfy_support import tiny
-    from comfy_support.checkpoint import FULL_UNETS
+    from tests.comfy_support import tiny
+    from tests.comfy_support.checkpoint import FULL_UNETS
 
     if reduced:
         return dict(tiny.UNET_SMALL if family == "sd15" else tiny.UNET_SDXL_SMALL)
@@ -127,7 +121,7 @@ def build_model(family: str, dtype: torch.dtype, reduced: bool):
     dtype ComfyUI's `unet_manual_cast` picks for this device, inference tensors, seeded values."""
     import comfy.model_management as mm
     import comfy.model_patcher
-    from comfy_support import tiny
+    from tests.comfy_support import tiny
 
     config = tiny.family_config(family, unet_config(family, reduced))
     device = mm.get_torch_device()
@@ -138,181 +132,8 @@ def build_model(family: str, dtype: torch.dtype, reduced: bool):
     return comfy.model_patcher.ModelPatcher(base, load_device=device, offload_device=mm.unet_offload_device())
 
 
-# --- the baseline: the bridge before 80204ff ------------------------------------------------
-_inside_checkpoint = threading.local()
-
-
-class OldPathDenoiser:
-    """The bridge's training forward as it was at f63d6bc (`ComfyDenoiser._weights`), kept here
-    only to measure what the rewrite saved; never used by the product.
-
-    Every grad-enabled forward built a dict of all weights for `torch.func.functional_call`: w + δ
-    formed in the storage dtype for trained weights, a `.clone()` of every other inference-tensor
-    weight (autograd refuses to save inference tensors). Gradient checkpointing passed each
-    block's current (cloned) weights to `torch.utils.checkpoint` as inputs, to swap them in again
-    for the recomputation. Loading, `y` and the schedule are the product's (`inner`).
-    """
-
-    def __init__(self, patcher, checkpointing: bool = False):
-        self.inner = pack("nodes.bridge.denoiser").ComfyDenoiser(patcher, checkpointing)
-        self.checkpointing = checkpointing
-        for shared in ("schedule", "family", "dtype", "device", "pooled_rows", "context_of"):
-            setattr(self, shared, getattr(self.inner, shared))
-
-    def prepare(self) -> "OldPathDenoiser":
-        import comfy.model_management
-
-        with torch.inference_mode(False):  # the old prepare: load, weights left as they are
-            comfy.model_management.load_models_gpu([self.inner.patcher], force_full_load=True)
-        return self
-
-    def named_weights(self) -> dict[str, Tensor]:
-        return self.inner.named_weights()
-
-    def _weights(self, delta: Mapping[str, Tensor] | None) -> dict[str, Tensor]:
-        grad, out = torch.is_grad_enabled(), {}
-        for name, w in self.inner.unet.named_parameters():
-            d = delta.get(name) if delta else None
-            if d is not None:
-                out[name] = (w.detach().to(d.dtype) + d).to(w.dtype)
-            elif grad and w.is_inference():
-                out[name] = w.detach().clone()
-            else:
-                out[name] = w.detach()
-        return out
-
-    def __call__(self, x_t: Tensor, t: Tensor, cond: Tensor, delta: Mapping[str, Tensor] | None = None) -> Tensor:
-        from torch.func import functional_call
-
-        den = self.inner
-        x, c = x_t.to(den.device, den.dtype), cond.to(den.device, den.dtype)
-        kwargs = {"context": den.context_of(c)}
-        if den.family.pooled:
-            kwargs["y"] = den._y(c, x)
-        steps = t.to(den.device).float()
-        if not (delta or torch.is_grad_enabled()):
-            out = den.unet(x, steps, **kwargs).float()
-        else:
-            blocks = old_checkpointed_blocks(den.unet) if self.checkpointing else contextlib.nullcontext()
-            with blocks:
-                out = functional_call(den.unet, self._weights(delta), (x, steps), kwargs, strict=False).float()
-        if den.prediction == "v":
-            return den.schedule.eps_from_v(x_t.to(out.device).float(), t.to(out.device), out)
-        return out
-
-
-@contextlib.contextmanager
-def old_checkpointed_blocks(unet: nn.Module) -> Iterator[None]:
-    """The old checkpointing: each block recomputed with the weight tensors it ran with, which
-    the checkpoint keeps as explicit inputs (with the old path: the clones)."""
-    units = pack("nodes.bridge.checkpointing").checkpoint_units(unet)
-    for layer in units:
-        layer.forward = _old_checkpointed_forward(layer)
-    try:
-        yield
-    finally:
-        for layer in units:
-            layer.__dict__.pop("forward", None)
-
-
-def _old_checkpointed_forward(layer: nn.Module) -> Callable:
-    from torch.func import functional_call
-
-    original, names = type(layer).forward, [n for n, _ in layer.named_parameters()]
-
-    def forward(*args, **kwargs):
-        if getattr(_inside_checkpoint, "on", False) or not torch.is_grad_enabled():
-            return original(layer, *args, **kwargs)
-        current = [reduce(getattr, n.split("."), layer) for n in names]  # the swapped-in tensors
-
-        def run(*weights):
-            _inside_checkpoint.on = True
-            try:
-                return functional_call(layer, dict(zip(names, weights)), args, kwargs, strict=False)
-            finally:
-                _inside_checkpoint.on = False
-
-        LEDGER.hold([*args, *kwargs.values()])  # kept alive by `run` until the backward pass
-        return checkpoint_keeping_inputs(run, *current, use_reentrant=False)
-
-    return forward
-
-
-def make_denoiser(path: str, patcher, checkpointing: bool):
-    cls = OldPathDenoiser if path == "old" else pack("nodes.bridge.denoiser").ComfyDenoiser
-    return cls(patcher, checkpointing=checkpointing).prepare()
-
-
-# --- what autograd keeps -------------------------------------------------------------------
-class SavedLedger:
-    """Storage autograd keeps for the backward pass, each storage counted once.
-
-    Fed by a `saved_tensors_hooks` pack hook (every tensor an op saves) and by the checkpoint
-    wrapper (the inputs `torch.utils.checkpoint` keeps to recompute a block: inside a block its
-    own hooks replace ours, so they are not seen otherwise). Only sizes are recorded, never the
-    tensors, so the ledger keeps nothing alive.
-    """
-
-    def __init__(self) -> None:
-        self.storages: dict[int, tuple[int, tuple[int, ...], torch.dtype]] = {}
-        self.recording = False
-
-    def add(self, t: Tensor) -> Tensor:
-        if self.recording and isinstance(t, Tensor) and t.device.type != "meta":
-            storage = t.untyped_storage()
-            self.storages.setdefault(storage.data_ptr(), (storage.nbytes(), tuple(t.shape), t.dtype))
-        return t
-
-    def hold(self, values) -> None:
-        for v in values:
-            self.add(v)
-
-    @contextlib.contextmanager
-    def record(self) -> Iterator[None]:
-        self.storages.clear()
-        self.recording = True
-        try:
-            with torch.autograd.graph.saved_tensors_hooks(self.add, lambda t: t):
-                yield
-        finally:
-            self.recording = False
-
-    def summary(self, weights: Mapping[str, Tensor]) -> dict:
-        """MiB saved beyond the model's own weights; of it, weight copies (by dtype); and the
-        model's weights autograd references."""
-        own = {w.untyped_storage().data_ptr() for w in weights.values()}
-        shapes = {s for w in weights.values() if w.dim() >= 2 for s in (tuple(w.shape), tuple(w.shape)[::-1])}
-        refs = sum(n for p, (n, _, _) in self.storages.items() if p in own)
-        extra = [v for p, v in self.storages.items() if p not in own and p != 0]
-        copies: dict[str, float] = {}
-        for n, shape, dtype in extra:
-            if shape in shapes:
-                copies[short(dtype)] = copies.get(short(dtype), 0.0) + n / MIB
-        return {"saved_mib": sum(n for n, _, _ in extra) / MIB, "copies_mib": sum(copies.values()),
-                "copies_by_dtype": copies, "referenced_mib": refs / MIB}
-
-
-LEDGER = SavedLedger()
-
-
-def checkpoint_keeping_inputs(fn: Callable, *args, **kwargs):
-    """`torch.utils.checkpoint` (non-reentrant), with the inputs it keeps entered in the ledger."""
-    from torch.utils.checkpoint import checkpoint
-
-    LEDGER.hold([*args, *kwargs.values()])
-    return checkpoint(fn, *args, **kwargs)
-
-
-@contextlib.contextmanager
-def ledger_sees_checkpoints() -> Iterator[None]:
-    """Route the product's checkpoint calls through `checkpoint_keeping_inputs` (observe only)."""
-    module = pack("nodes.bridge.checkpointing")
-    original = module.checkpoint
-    module.checkpoint = checkpoint_keeping_inputs
-    try:
-        yield
-    finally:
-        module.checkpoint = original
+def make_denoiser(patcher, checkpointing: bool):
+    return pack("nodes.bridge.denoiser").ComfyDenoiser(patcher, checkpointing=checkpointing).prepare()
 
 
 # --- shared by both tables -----------------------------------------------------------------
@@ -324,11 +145,6 @@ def conditioning(den, device: torch.device):
     return cc_module.ConceptConditioning(
         erase=enc[0:1], anchor_base=enc[1:2], anchor_positions=[1, 2], superclass=enc[2:3],
         empty=enc[3:4], fixed_anchor=enc[2:3], targets=enc[0:1], target_weights=torch.tensor([1.0]))
-
-
-def short(dtype: torch.dtype) -> str:
-    return {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}.get(
-        dtype, str(dtype).removeprefix("torch."))
 
 
 def param_mib(tensors: Mapping[str, Tensor]) -> float:
@@ -406,14 +222,14 @@ def run_theta_case(case: Case) -> dict:
     load_lazy_code()
     baseline = rss_mib()
     checkpointing, autocast = OPTIONS[case.option]
-    den = make_denoiser(case.path, build_model(case.family, STORAGE[case.storage], case.reduced), checkpointing)
+    den = make_denoiser(build_model(case.family, STORAGE[case.storage], case.reduced), checkpointing)
     device = torch.device(den.device)
     names = pack("advanchor_core.presets").select_parameters(den.named_weights(), "xattn")
     cc = conditioning(den, device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
-    with ledger_sees_checkpoints():
+    with ledger_sees_checkpoints(pack("nodes.bridge.checkpointing")):
         loss = theta_update(den, cc, case.latent, autocast, names)
     synchronize(device)
     seconds = time.perf_counter() - start
@@ -448,7 +264,7 @@ def run_unlearn_case(case: Case) -> dict:
     core = pack("advanchor_core.unlearn")
     anchors, latents = pack("advanchor_core.anchors"), pack("advanchor_core.latents")
     checkpointing, autocast = OPTIONS[case.option]
-    den = make_denoiser(case.path, build_model(case.family, STORAGE[case.storage], case.reduced), checkpointing)
+    den = make_denoiser(build_model(case.family, STORAGE[case.storage], case.reduced), checkpointing)
     device = torch.device(den.device)
     steps = SETTINGS[case.settings][0]
     config = core.UnlearnConfig(steps=GPU_UPDATES, autocast=autocast,
@@ -476,112 +292,20 @@ def run_case(case: Case) -> dict:
 
 
 def run_in_subprocess(case: Case, threads: int) -> dict:
-    cmd = [sys.executable, __file__, "--case", json.dumps(asdict(case)), "--threads", str(threads)]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    cmd = [sys.executable, "-m", "benchmarks.bench_memory", "--case", json.dumps(asdict(case)), "--threads", str(threads)]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
         return {**asdict(case), "error": f"exit {done.returncode}: {done.stderr.strip()[-300:]}"}
     return json.loads(lines[-1])
 
 
-# --- tables --------------------------------------------------------------------------------
-def cpu_table(rows: list[dict], command: str) -> str:
-    ok = [r for r in rows if "error" not in r]
-    first = ok[0] if ok else rows[0]
-    size = "a reduced SD1.5 layout (a script check)" if first["reduced"] else "the real SD1.5 UNet"
-    lines = ["## bench_memory — memory of one θ update of the SD1.5 UNet, old vs new bridge path", "",
-             f"`{command}` on {first.get('device_name', '?')}, torch {torch.__version__}. {size[0].upper()}"
-             f"{size[1:]} ({first.get('params', 0) / 1e6:,.0f} M parameters), seeded random weights built under "
-             f"inference mode as a loader builds them; one θ step: batch 2 ([concept, superclass]), "
-             f"latent {first['latent']}×{first['latent']}, δ on every cross-attention weight, MSE, "
-             "backward. fp16 storage is computed in fp32 on the CPU (ComfyUI's manual cast). *new*: "
-             "the bridge (`nodes/bridge/denoiser.py`); *old*: its f63d6bc version (`OldPathDenoiser`: "
-             "per-forward clones through `functional_call`). *saved*: storage autograd keeps for the "
-             "backward pass, the model's weights excluded (*weights ref'd*: the model's own weights it "
-             "keeps by reference, no extra memory); *weight copies*: the weight-shaped part of *saved* "
-             "(w + δ, clones, casts), by dtype, and as a count of whole UNets in that dtype. Each case "
-             "in its own process; MiB.", "",
-             "Where the new path keeps whole-UNet copies they are casts made for the compute, not the "
-             "bridge's: *bf16* ones are `torch.autocast`'s (it casts each frozen weight for its matmul or "
-             "convolution, and autograd saves the cast), *fp32* ones on fp16 storage ComfyUI's manual "
-             "cast (`comfy.ops` casts each weight to the compute dtype in every forward, and autograd "
-             "saves that). Gradient checkpointing recomputes them in the backward pass instead.", "",
-             "| storage → compute | case | path | weights | baseline RSS | peak RSS | peak − baseline "
-             "| saved | weights ref'd | weight copies | copies, UNets | trained w+δ | s/update |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        if "error" in r:
-            lines.append(f"| {r['storage']} | {r['option']} | {r['path']} | {r['error']} ||||||||||")
-            continue
-        lines.append(f"| {r['storage']} → {r['compute']} | {r['option']} | {r['path']} | {r['weights_mib']:,.0f} "
-                     f"| {r['baseline_mib']:,.0f} | {r['peak_mib']:,.0f} | {r['peak_mib'] - r['baseline_mib']:,.0f} "
-                     f"| {r['saved_mib']:,.0f} | {r['referenced_mib']:,.0f} | {copies_cell(r)} "
-                     f"| {copies_in_unets(r):.2f} | {r['trained_mib']:,.0f} | {r['seconds']:.1f} |")
-    return "\n".join(lines + [""] + held_once_lines(ok))
-
-
-def copies_cell(row: dict) -> str:
-    """Weight copies by dtype, e.g. "1,640 bf16 + 40 fp32" ("0" when none rounds above 0 MiB)."""
-    parts = [f"{mib:,.0f} {dtype}" for dtype, mib in sorted(row["copies_by_dtype"].items(), key=lambda kv: -kv[1])
-             if mib >= 0.5]
-    return " + ".join(parts) or "0"
-
-
-def copies_in_unets(row: dict) -> float:
-    """Weight copies as a count of whole UNets, each dtype's copies against the UNet in that dtype."""
-    size = {"fp32": 4, "fp16": 2, "bf16": 2}
-    return sum(mib * MIB / (row["params"] * size.get(dtype, 4)) for dtype, mib in row["copies_by_dtype"].items())
-
-
-def growth(row: dict) -> float:
-    return row["peak_mib"] - row["baseline_mib"]
-
-
-def held_once_lines(rows: list[dict]) -> list[str]:
-    """One line per storage and option: the two paths' weight copies and peaks side by side."""
-    out = []
-    by = {(r["storage"], r["option"], r["path"]): r for r in rows}
-    for storage in STORAGE:
-        for option in OPTIONS:
-            new, old = by.get((storage, option, "new")), by.get((storage, option, "old"))
-            if not (new and old):
-                continue
-            out.append(f"- {storage}, {option}: weight copies new {new['copies_mib']:,.0f} MiB "
-                       f"({copies_in_unets(new):.2f} UNets; trained w + δ {new['trained_mib']:,.0f}), old "
-                       f"{old['copies_mib']:,.0f} MiB ({copies_in_unets(old):.2f} UNets); peak − baseline "
-                       f"new {growth(new):,.0f}, old {growth(old):,.0f} MiB ({growth(new) - growth(old):+,.0f}).")
-    return out
-
-
-def gpu_table(rows: list[dict], command: str) -> str:
-    ok = [r for r in rows if "error" not in r]
-    name = ok[0]["device_name"] if ok else "?"
-    peak = "peak allocated" if ok and ok[0]["peak_kind"] == "allocated" else "peak RSS"
-    lines = ["## bench_memory_gpu — seconds and peak memory per update, fp16 UNets at full size", "",
-             f"`{command}` on {name}, torch {torch.__version__}. Seeded random weights stored fp16; the "
-             "core's `unlearn` through the bridge with `UnlearnConfig` defaults (alternating, adv1, "
-             f"xattn, λ = 10), latents 'noise', batch 1, {GPU_UPDATES} updates: s/update and "
-             "`torch.cuda.max_memory_allocated` (weights included) after the first, warm-up, update. "
-             "*reference*: 20 anchor steps (early stop off) + 1 θ step; *fast*: 1 anchor step, "
-             "gradient checkpointing, bf16 autocast. MiB.", "",
-             f"| model | latent | settings | anchor steps | checkpointing | autocast | compute | weights "
-             f"| s/update | {peak} | loss finite |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        label = {"sd15": "SD1.5", "sdxl": "SDXL"}[r["family"]]
-        if "error" in r:
-            lines.append(f"| {label} | {r['latent']}×{r['latent']} | {r['settings']} | {r['error']} ||||||||")
-            continue
-        lines.append(f"| {label} | {r['latent']}×{r['latent']} | {r['settings']} | {r['anchor_steps']:.0f} "
-                     f"| {r['checkpointing']} | {r['autocast']} | {r['compute']} | {r['weights_mib']:,.0f} "
-                     f"| {r['seconds']:.2f} | {r['peak_mib']:,.0f} | {r['loss_finite']} |")
-    return "\n".join(lines)
-
-
+# --- the command -------------------------------------------------------------------------
 def command_line(args: argparse.Namespace) -> str:
     """The line that reproduces this run."""
     flags = [f for f, on in (("--gpu", args.gpu), ("--reduced", args.reduced), ("--write", args.write)) if on]
     threads = [] if args.gpu or args.threads == 1 else ["--threads", str(args.threads)]
-    return " ".join(["python benchmarks/bench_memory.py", *flags, *threads])
+    return " ".join(["python -m benchmarks.bench_memory", *flags, *threads])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -604,12 +328,9 @@ def main(argv: list[str] | None = None) -> None:
     for case in cases:
         rows.append(run_in_subprocess(case, args.threads))
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    table = (gpu_table if args.gpu else cpu_table)(rows, command_line(args))
+    table = gpu_table(rows, command_line(args), GPU_UPDATES) if args.gpu else cpu_table(rows, command_line(args))
     print(table)
     if args.write and not args.reduced:
-        sys.path.insert(0, str(ROOT))
-        from benchmarks.results_md import write_section
-
         write_section("bench_memory_gpu" if args.gpu else "bench_memory", table)
 
 

@@ -1,7 +1,7 @@
 """Writes the example workflows in workflows/ (ComfyUI's UI format) from a short description.
 
 The node definitions come from a running ComfyUI's /object_info, saved to a file:
-    python scripts/build_workflows.py OBJECT_INFO.json [workflows/]
+    python -m scripts.build_workflows OBJECT_INFO.json [workflows/]
 Widget values start at each input's default; the graphs below override what matters.
 The workflows are committed; run this again after a node's inputs change.
 """
@@ -12,9 +12,9 @@ import sys
 import uuid
 from pathlib import Path
 
+from scripts.ui_format import has_control, input_specs, is_widget
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ui_format import has_control, input_specs, is_widget  # noqa: E402
 
 CHECKPOINT = "v1-5-pruned-emaonly.safetensors"
 NEGATIVE = "lowres, blurry, jpeg artifacts, watermark, text"

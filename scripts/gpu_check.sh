@@ -9,12 +9,12 @@
 #     be missing (the tests' import-only stand-ins replace them);
 #   - ComfyUI's source tree: ADVANCHOR_COMFYUI, else ../shared/runtimes/comfyui-0.33.0.
 # Three parts, each bounded by its own time limit (a part that runs out says so):
-#   1. benchmarks/gpu_graphs.py — a headless ComfyUI at its default flags (dynamic VRAM on), then
+#   1. python -m benchmarks.gpu_graphs — a headless ComfyUI at its default flags (dynamic VRAM on), then
 #      with --disable-dynamic-vram, runs the graphs a user builds on full-size SD1.5 and SDXL:
 #      Load Checkpoint → Concept → Unlearn (defaults) → KSampler, Save Erasure (LoRA) →
 #      LoraLoader → KSampler; per graph: success or ComfyUI's error, Unlearn's seconds, peak VRAM;
-#   2. benchmarks/bench_memory.py --gpu — one update's seconds and peak VRAM, SD1.5 and SDXL;
-#   3. benchmarks/bench_dit.py — the same for Flux.1 dev (fp8) and SD3 medium.
+#   2. python -m benchmarks.bench_memory --gpu — one update's seconds and peak VRAM, SD1.5 and SDXL;
+#   3. python -m benchmarks.bench_dit — the same for Flux.1 dev (fp8) and SD3 medium.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -40,6 +40,6 @@ part() {  # part SECONDS TITLE COMMAND...: run, keep its output, say how it ende
     grep -vE '^(\{|\[|===)' "$OUT/part.log" | grep -vE 'INFO|WARNING|^ ' || true; } >> "$REPORT"
 }
 part "${GPU_CHECK_GRAPHS_S:-270}" "the user's graphs" "$PY" -m benchmarks.gpu_graphs $DRY --work "$OUT/graphs"
-part "${GPU_CHECK_MEMORY_S:-120}" "bench_memory --gpu" "$PY" benchmarks/bench_memory.py --gpu $REDUCED
-part "${GPU_CHECK_DIT_S:-90}" "bench_dit" "$PY" benchmarks/bench_dit.py $REDUCED
+part "${GPU_CHECK_MEMORY_S:-120}" "bench_memory --gpu" "$PY" -m benchmarks.bench_memory --gpu $REDUCED
+part "${GPU_CHECK_DIT_S:-90}" "bench_dit" "$PY" -m benchmarks.bench_dit $REDUCED
 echo; cat "$REPORT"

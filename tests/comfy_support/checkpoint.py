@@ -19,12 +19,11 @@ full-shape (ComfyUI builds them from fixed configs): CLIP-L + OpenCLIP-bigG for 
 Full-size SD1.5 and SDXL ("sd15-full", "sdxl-full": ~2 GB and ~7 GB in fp16, a minute or two)
 are for the GPU check (`benchmarks/gpu_graphs.py`), not the tests.
 
-    python checkpoint.py OUT.safetensors [SEED] [sd15|sdxl|sd2|sd15-full|sdxl-full]
+    python -m tests.comfy_support.checkpoint OUT.safetensors [SEED] [sd15|sdxl|sd2|sd15-full|sdxl-full]
 """
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 THIN_UNET = dict(
     in_channels=4, out_channels=4, model_channels=320, num_res_blocks=[1], channel_mult=[1],
@@ -92,7 +91,8 @@ def write_checkpoint(path: str, kind: str, seed: int = 0) -> None:
     import comfy.model_management as mm
     import comfy.model_patcher
     import comfy.sd
-    import tiny
+
+    from . import tiny
 
     family = kind.removesuffix("-full")
     unet = FULL_UNETS[family] if kind.endswith("-full") else THIN_UNETS[family]
@@ -118,9 +118,7 @@ def write_checkpoint(path: str, kind: str, seed: int = 0) -> None:
 
 
 def main() -> None:
-    here = Path(__file__).resolve().parent
-    sys.path.insert(0, str(here))
-    import runtime
+    from . import runtime
 
     runtime.bootstrap()
     seed = int(sys.argv[2]) if len(sys.argv) > 2 else 0

@@ -30,7 +30,7 @@ def write_sd3_files(models: Path, seed: int = 0) -> None:
     import comfy.supported_models_base
     import comfy.text_encoders.sd3_clip as sd3
     import comfy.utils
-    from comfy_support import tiny, tiny_dit
+    from . import tiny, tiny_dit
 
     with torch.inference_mode():
         model = tiny_dit.tiny_sd3(seed)
@@ -58,7 +58,7 @@ def write_flux_file(models: Path, seed: int = 0) -> bool:
 
     import comfy.sd
     import comfy.utils
-    from comfy_support import tiny_dit
+    from . import tiny_dit
 
     path = models / "diffusion_models" / FLUX_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,8 +76,7 @@ def write_flux_file(models: Path, seed: int = 0) -> bool:
 
 
 def main() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from comfy_support import runtime
+    from . import runtime
 
     runtime.bootstrap()
     models, seed = Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 0

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .runtime import comfyui_dir
+from .runtime import REPO, comfyui_dir
 
 SUPPORT = Path(__file__).resolve().parent
 SOURCES = ("checkpoint.py", "checkpoint_dit.py", "tiny.py", "tiny_dit.py", "runtime.py")
@@ -48,8 +48,8 @@ def entry_name(script: str, args: tuple[str, ...]) -> tuple[str, str]:
 
 
 def made(script: str, name: str, *args: str) -> Path:
-    """The cache folder holding what `python <script> FOLDER/<name> args…` writes, made if
-    needed: `checkpoint.py` writes the one file `name`, `checkpoint_dit.py` fills a models folder
+    """The cache folder holding what `python -m tests.comfy_support.<script stem> FOLDER/<name>
+    args…` writes, made if needed: `checkpoint.py` writes the one file `name`, `checkpoint_dit.py` fills a models folder
     (`name` "")."""
     stem, digest = entry_name(script, (name, *args))
     entry = cache_root() / f"{stem}-{digest}"
@@ -58,8 +58,9 @@ def made(script: str, name: str, *args: str) -> Path:
     cache_root().mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{stem}-", dir=cache_root()))
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    subprocess.run([sys.executable, str(SUPPORT / script), str(work / name), *args],
-                   check=True, env=env, capture_output=True)
+    module = f"tests.comfy_support.{Path(script).stem}"
+    subprocess.run([sys.executable, "-m", module, str(work / name), *args],
+                   check=True, env=env, capture_output=True, cwd=REPO)
     for old in cache_root().iterdir():  # the same entry, made by older sources
         if re.fullmatch(re.escape(stem) + r"-[0-9a-f]{16}", old.name):
             shutil.rmtree(old, ignore_errors=True)

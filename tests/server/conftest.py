@@ -3,20 +3,18 @@ generated thin SD1.5 checkpoint (never committed)."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 SUPPORT = Path(__file__).resolve().parents[1] / "comfy_support"
-sys.path.insert(0, str(SUPPORT.parent))
 THIN = "thin_sd15.safetensors"
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    from comfy_support import generated
-    from comfy_support.comfy_server import ComfyServer
+    from tests.comfy_support import generated
+    from tests.comfy_support.comfy_server import ComfyServer
 
     work = tmp_path_factory.mktemp("comfy_server")
     srv = ComfyServer(work, threads=int(os.environ.get("ADVANCHOR_TEST_THREADS", "1")))

@@ -4,17 +4,15 @@ checkpoint reloads and differs from its input only in the preset's tensors."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors import safe_open
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import graphs  # noqa: E402
-from comfy_support import generated  # noqa: E402
-from comfy_support.comfy_server import messages, succeeded  # noqa: E402
+from tests.server import graphs
+from tests.comfy_support import generated
+from tests.comfy_support.comfy_server import messages, succeeded
 
 SUPPORT = Path(__file__).resolve().parents[1] / "comfy_support"
 THIN = {"sdxl": "thin_sdxl.safetensors", "sd2": "thin_sd2_v.safetensors"}

@@ -9,21 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import graphs  # noqa: E402
-from comfy_support.comfy_server import messages, succeeded  # noqa: E402
+from tests.server import graphs
+from tests.comfy_support.comfy_server import messages, succeeded
 
-SUPPORT = Path(__file__).resolve().parents[1] / "comfy_support"
-sys.path.insert(0, str(SUPPORT))
-from checkpoint_dit import FILES, FLUX_FILE  # noqa: E402
-from comfy_support import generated  # noqa: E402
+from tests.comfy_support.checkpoint_dit import FILES, FLUX_FILE
+from tests.comfy_support import generated
 
 
 @pytest.fixture(scope="module")

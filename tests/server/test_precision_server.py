@@ -3,16 +3,13 @@ the text encoder and VAE from the thin checkpoint, Unlearn, Save Erasure and Sav
 Checkpoint, sampled before/after at one seed — in the headless server."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import graphs  # noqa: E402
-from comfy_support.comfy_server import messages, succeeded  # noqa: E402
+from tests.server import graphs
+from tests.comfy_support.comfy_server import messages, succeeded
 
 UNET = "thin_unet.safetensors"
 PREFIX = "model.diffusion_model."

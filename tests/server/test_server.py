@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -12,9 +11,8 @@ import pytest
 import torch
 from safetensors import safe_open
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import graphs  # noqa: E402
-from comfy_support.comfy_server import Events, messages, succeeded  # noqa: E402
+from tests.server import graphs
+from tests.comfy_support.comfy_server import Events, messages, succeeded
 
 NODE_IDS = ["AdvAnchorConcept", "AdvAnchorSearchAnchor", "AdvAnchorUnlearn",
             "AdvAnchorSaveErasedCheckpoint", "AdvAnchorSaveErasure", "AdvAnchorApplyErasure",

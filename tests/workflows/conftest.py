@@ -14,20 +14,18 @@ from __future__ import annotations
 import copy
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
+
+from scripts.build_workflows import Node
+from scripts.ui_format import input_specs, is_widget, set_widget, widget_names
+from tests.comfy_support.checkpoint_dit import FILES as SD3_FILES, FLUX_FILE
 
 HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent
 REPO = TESTS.parent
 WORKFLOWS = REPO / "workflows"
-sys.path.insert(0, str(TESTS))
-sys.path.insert(0, str(REPO / "scripts"))   # ui_format: the UI-format reader the build script uses too
-from comfy_support.checkpoint_dit import FILES as SD3_FILES, FLUX_FILE  # noqa: E402
-from build_workflows import Node  # noqa: E402
-from ui_format import input_specs, is_widget, set_widget, widget_names  # noqa: E402
 
 THIN = "thin_sd15.safetensors"
 THIN_BY_FAMILY = {"sd3": SD3_FILES["checkpoints"]}  # a checkpoint name containing the key
@@ -101,8 +99,8 @@ def shrink(workflow: dict, object_info: dict, lora: str | None = None) -> dict:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    from comfy_support import generated
-    from comfy_support.comfy_server import ComfyServer
+    from tests.comfy_support import generated
+    from tests.comfy_support.comfy_server import ComfyServer
 
     work = tmp_path_factory.mktemp("comfy_workflows")
     srv = ComfyServer(work, threads=int(os.environ.get("ADVANCHOR_TEST_THREADS", "1")))

@@ -21,7 +21,7 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from conftest import REPO, WORKFLOWS, load_workflow, shrink, workflow_names
-from ui_format import ui_to_api
+from scripts.ui_format import ui_to_api
 
 MAX_PICTURE = 500_000
 PACK_NODES = {"AdvAnchorConcept", "AdvAnchorUnlearn"}
@@ -202,7 +202,7 @@ def test_queue_from_the_page_runs_and_shows_the_results(page, server, object_inf
     workflow = shrink(load_workflow(RUN_IN_PAGE), object_info)
     for node in workflow["nodes"]:      # fresh seeds: not a cached result from another test
         if node["type"] == "AdvAnchorUnlearn":
-            from ui_format import set_widget
+            from scripts.ui_format import set_widget
             set_widget(node, object_info[node["type"]], "seed", int(time.time()) % 100000)
     page.load(workflow, RUN_IN_PAGE)
     before = set(server.get("/history"))

@@ -10,8 +10,8 @@ from PIL import Image
 from safetensors import safe_open
 
 from conftest import FLUX_FILE, WORKFLOWS, flux_file_loads, load_workflow, shrink, workflow_names
-from comfy_support.comfy_server import messages, succeeded
-from ui_format import ui_to_api
+from tests.comfy_support.comfy_server import messages, succeeded
+from scripts.ui_format import ui_to_api
 
 SAVING_NODES = {"SaveImage", "AdvAnchorSaveErasedCheckpoint", "AdvAnchorSaveErasure"}
 EXPECTED = {"apply_erasure_lora", "erase_artist_style_compare", "erase_nudity_save_checkpoint",

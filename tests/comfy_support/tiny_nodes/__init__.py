@@ -6,10 +6,24 @@ channels (0.12.1 loads a thin one, `checkpoint_dit.py`). The workflow tests put 
 where the Flux workflow's loaders cannot take a thin file and run everything after them as a
 user would. Linked into the test server's custom_nodes only.
 """
+import importlib
+import importlib.util
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/: comfy_support
+SUPPORT = Path(__file__).resolve().parents[1]
+PACKAGE = "advanchor_test_support"
+
+
+def tiny_dit():
+    """`tests/comfy_support/tiny_dit.py`, imported from its package's location: the server runs
+    in ComfyUI's tree, whose own `tests` package shadows this repository's."""
+    if PACKAGE not in sys.modules:
+        spec = importlib.util.spec_from_file_location(PACKAGE, SUPPORT / "__init__.py",
+                                                      submodule_search_locations=[str(SUPPORT)])
+        sys.modules[PACKAGE] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return importlib.import_module(f"{PACKAGE}.tiny_dit")
 
 
 class _Tiny:
@@ -25,24 +39,21 @@ class TinyFluxModel(_Tiny):
     RETURN_TYPES = ("MODEL",)
 
     def load(self):
-        from comfy_support import tiny_dit
-        return (tiny_dit.tiny_flux(),)
+        return (tiny_dit().tiny_flux(),)
 
 
 class TinyFluxClip(_Tiny):
     RETURN_TYPES = ("CLIP",)
 
     def load(self):
-        from comfy_support import tiny_dit
-        return (tiny_dit.tiny_flux_clip(),)
+        return (tiny_dit().tiny_flux_clip(),)
 
 
 class TinyVAE16(_Tiny):
     RETURN_TYPES = ("VAE",)
 
     def load(self):
-        from comfy_support import tiny_dit
-        return (tiny_dit.tiny_vae16(),)
+        return (tiny_dit().tiny_vae16(),)
 
 
 NODE_CLASS_MAPPINGS = {"AdvAnchorTestTinyFlux": TinyFluxModel,
