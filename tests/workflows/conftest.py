@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.build_workflows import Node
+from scripts.workflow_graph import Node
 from scripts.ui_format import input_specs, is_widget, set_widget, widget_names
 from tests.comfy_support.checkpoint_dit import FILES as SD3_FILES, FLUX_FILE
 

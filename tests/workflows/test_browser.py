@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, PngImagePlugin
 
-from conftest import REPO, WORKFLOWS, load_workflow, shrink, workflow_names
+from tests.workflows.conftest import REPO, WORKFLOWS, load_workflow, shrink, workflow_names
 from scripts.ui_format import ui_to_api
 
 MAX_PICTURE = 500_000

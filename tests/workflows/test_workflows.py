@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from safetensors import safe_open
 
-from conftest import FLUX_FILE, WORKFLOWS, flux_file_loads, load_workflow, shrink, workflow_names
+from tests.workflows.conftest import FLUX_FILE, WORKFLOWS, flux_file_loads, load_workflow, shrink, workflow_names
 from tests.comfy_support.comfy_server import messages, succeeded
 from scripts.ui_format import ui_to_api
 
