@@ -1,13 +1,13 @@
 """Suite-wide switch: ADVANCHOR_FLOOR_RUN=1 (scripts/test.sh's second run, on the oldest ComfyUI
 the pack supports) leaves out the tests whose result does not depend on ComfyUI (tests/core,
-tests/lab: they already ran once) and the browser test (it checks the newest frontend)."""
+tests/lab, tests/test_rooms.py: they already ran once) and the browser test (it checks the newest frontend)."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
-FLOOR_SKIPS = [TESTS / "core", TESTS / "lab", TESTS / "workflows" / "test_browser.py"]
+FLOOR_SKIPS = [TESTS / "core", TESTS / "lab", TESTS / "test_rooms.py", TESTS / "workflows" / "test_browser.py"]
 
 
 def left_out(path) -> bool:
