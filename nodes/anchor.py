@@ -4,7 +4,7 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from ..advanchor_core.unlearn import UnlearnConfig, search_anchor
-from . import training
+from . import plumbing
 from .bridge import training_mode
 from .bridge.progress import Progress, reported, run_cancellable, should_cancel
 from .sockets import CATEGORY, Anchor, Concept
@@ -24,12 +24,12 @@ class SearchAnchorNode(io.ComfyNode):
                 io.Model.Input("model", tooltip="The model to erase from (not modified)."),
                 io.Clip.Input("clip", tooltip="The text encoder that belongs to the model."),
                 Concept.Input("concept", tooltip="From a Concept (AdvAnchor) node."),
-                *training.latent_inputs(),
+                *plumbing.latent_inputs(),
                 io.Int.Input("draws", default=8, min=1, max=1000,
                              tooltip="Training draws (noised latent, timestep) the anchor is "
                                      "refined on, one after another."),
-                *training.anchor_inputs(prefix=""),
-                training.seed_input(),
+                *plumbing.anchor_inputs(prefix=""),
+                plumbing.seed_input(),
             ],
             outputs=[
                 Anchor.Output(display_name="ANCHOR",
@@ -44,12 +44,12 @@ class SearchAnchorNode(io.ComfyNode):
     def execute(cls, model, clip, concept, latent_source, sample_size, sample_count, sample_steps,
                 draws, steps, lr, loss, bound, seed, latent=None) -> io.NodeOutput:
         config = UnlearnConfig(
-            anchor=training.anchor_config(steps, lr, loss, bound),
-            latents=training.latent_config(latent, latent_source, sample_count, sample_steps),
+            anchor=plumbing.anchor_config(steps, lr, loss, bound),
+            latents=plumbing.latent_config(latent, latent_source, sample_count, sample_steps),
             seed=seed)
         with training_mode(), reported("Search Anchor"):
-            run = training.prepare(model, clip, concept, latent, sample_size)
-            config = training.fit_to_model(config, run.denoiser)
+            run = plumbing.prepare(model, clip, concept, latent, sample_size)
+            config = plumbing.fit_to_model(config, run.denoiser.family)
             state, _history = run_cancellable(lambda: search_anchor(
                 run.denoiser, run.cc, config, draws=draws, on_step=Progress(cls.hidden.unique_id),
                 should_cancel=should_cancel, **run.latents))

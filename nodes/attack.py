@@ -8,58 +8,32 @@ the encoded prompt (the attack's "conditioning" space; see the core module for w
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 from comfy_api.latest import io
 
 from ..advanchor_core.attack import AttackConfig, attack_erasure
-from ..advanchor_core.errors import AdvAnchorError
-from . import training
+from . import plumbing
 from .bridge import training_mode
-from .bridge.denoiser import ComfyDenoiser
-from .bridge.latents import clean_latents, latent_shape
 from .bridge.progress import Progress, reported, run_cancellable, should_cancel
-from .bridge.switching import LoadedOnUse, LoadGroup
-from .bridge.text import text_encoder
 from .sockets import CATEGORY, Concept, advanced
+
+DEFAULT = AttackConfig()  # UnlearnDiffAtk's settings
 
 
 def attack_inputs() -> list:
     return [
         *advanced(
-            io.Int.Input("tokens", default=5, min=1, max=32,
+            io.Int.Input("tokens", default=DEFAULT.tokens, min=1, max=32,
                          tooltip="Soft prefix tokens put before the concept prompt (UnlearnDiffAtk: 5)."),
         ),
-        io.Int.Input("steps", default=40, min=1, max=1000,
+        io.Int.Input("steps", default=DEFAULT.steps, min=1, max=1000,
                      tooltip="Adam updates of the prefix, one training draw each (UnlearnDiffAtk: 40)."),
         *advanced(
-            io.Float.Input("lr", default=0.01, min=1e-6, max=10.0, step=0.001, round=1e-6,
+            io.Float.Input("lr", default=DEFAULT.lr, min=1e-6, max=10.0, step=0.001, round=1e-6,
                            tooltip="Adam learning rate of the prefix (UnlearnDiffAtk: 0.01). Raise "
                                    "it (e.g. 0.05) for a stronger attack in the same steps."),
         ),
     ]
-
-
-def two_models(erased_model, original_model) -> tuple[ComfyDenoiser, ComfyDenoiser]:
-    """Denoisers over both MODELs (one training copy of the weights they share, where a
-    dynamic MODEL needs one), refusing a pair that cannot be compared."""
-    twins = {}
-    original = ComfyDenoiser(original_model, twins=twins)
-    erased = ComfyDenoiser(erased_model, twins=twins)
-    shapes = lambda d: {k: tuple(v.shape) for k, v in d.named_weights().items()}  # noqa: E731
-    if erased.family.context_dim != original.family.context_dim or shapes(erased) != shapes(original):
-        raise AdvAnchorError(f"the erased MODEL ({erased.family.name}) and the original MODEL "
-                             f"({original.family.name}) are not the same architecture: connect "
-                             "the model the erasure was made from as original_model")
-    return erased, original
-
-
-def fit_to_model(config: AttackConfig, original: ComfyDenoiser) -> AttackConfig:
-    """Guidance-distilled models (Flux.1 dev) sample their training images without
-    classifier-free guidance, as Unlearn does (`training.fit_to_model`)."""
-    if getattr(original.family, "guidance", False) and config.latents.source == "sampled":
-        return replace(config, latents=replace(config.latents, sample_guidance=1.0))
-    return config
 
 
 class AttackErasureNode(io.ComfyNode):
@@ -83,9 +57,9 @@ class AttackErasureNode(io.ComfyNode):
                 io.Clip.Input("clip", tooltip="The text encoder that belongs to the models."),
                 Concept.Input("concept", tooltip="The erased concept, from a Concept (AdvAnchor) "
                                                  "node; its prompt is attacked."),
-                *training.latent_inputs(),
+                *plumbing.latent_inputs(),
                 *attack_inputs(),
-                training.seed_input("Seed of every random draw (training latents, timesteps, the "
+                plumbing.seed_input("Seed of every random draw (training latents, timesteps, the "
                                     "prefix's start): the same seed gives the same attack."),
             ],
             outputs=[
@@ -102,24 +76,17 @@ class AttackErasureNode(io.ComfyNode):
     @classmethod
     def execute(cls, erased_model, original_model, clip, concept, latent_source, sample_size,
                 sample_count, sample_steps, tokens, steps, lr, seed, latent=None) -> io.NodeOutput:
-        concept = training.require_concept(concept)
+        concept = plumbing.require_concept(concept)
         config = AttackConfig(
             tokens=tokens, steps=steps, lr=lr, seed=seed % 2**63,
-            latents=training.latent_config(latent, latent_source, sample_count, sample_steps))
+            latents=plumbing.latent_config(latent, latent_source, sample_count, sample_steps))
         with training_mode(), reported("Attack Erasure"):
-            erased, original = two_models(erased_model, original_model)
-            config = fit_to_model(config, original)
-            encoder = text_encoder(original, clip)
-            latents = clean_latents(original_model, latent)
-            shape = tuple(latents.shape[1:]) if latents is not None else \
-                latent_shape(original_model, sample_size)
-            group = LoadGroup()
-            first, second = LoadedOnUse(original, group), LoadedOnUse(erased, group)
-            first.ensure_loaded()
+            pair = plumbing.prepare_pair(erased_model, original_model, clip, latent, sample_size)
+            config = plumbing.fit_to_model(config, pair.family)
             result = run_cancellable(lambda: attack_erasure(
-                second, first, encoder, concept, config, latents=latents, latent_shape=shape,
-                on_step=Progress(cls.hidden.unique_id), should_cancel=should_cancel))
+                pair.erased, pair.original, pair.encoder, concept, config,
+                on_step=Progress(cls.hidden.unique_id), should_cancel=should_cancel, **pair.latents))
             cond = result.conditioning().float().cpu()
-        report = dict(result.report, family=original.family.name)
-        return io.NodeOutput(encoder.conditioning(cond, result.prefixed_prompt),
+        report = dict(result.report, family=pair.family.name)
+        return io.NodeOutput(pair.encoder.conditioning(cond, result.prefixed_prompt),
                              json.dumps(report, indent=1, default=str))

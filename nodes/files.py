@@ -19,7 +19,7 @@ from ..advanchor_core.delta_files import (atomic_path, atomic_save, extract_lora
                                           lora_to_delta, save_erasure)
 from ..advanchor_core.erasure import Erasure as ErasureData
 from ..advanchor_core.errors import AdvAnchorError
-from .bridge.erasure import check_erasure_fits, with_erasure
+from .bridge.erasure import carried_erasures, check_erasure_fits, with_erasure
 from .bridge.paths import output_path
 from .sockets import CATEGORY, Erasure
 
@@ -58,8 +58,8 @@ def saved(path: str) -> dict:
 
 
 def checkpoint_metadata(model) -> dict[str, str]:
-    erasures = model.model_options.get("advanchor", [])
-    return {"advanchor.version": __version__, "advanchor.erasures": json.dumps(erasures)}
+    return {"advanchor.version": __version__,
+            "advanchor.erasures": json.dumps(carried_erasures(model))}
 
 
 def encoder_and_vae_keys(model, clip, vae) -> dict:
@@ -197,7 +197,5 @@ class ApplyErasureNode(io.ComfyNode):
         if any(k.endswith(".lora_down.weight") or k.endswith(".diff_b") for k in tensors):
             tensors = lora_to_delta(tensors)
         check_erasure_fits(model, tensors)
-        out = with_erasure(model, tensors, strength)
-        out.model_options.setdefault("advanchor", []).append(
-            dict(erasure.metadata, applied_strength=str(strength)))
-        return io.NodeOutput(out)
+        applied = ErasureData(tensors, dict(erasure.metadata, applied_strength=str(strength)))
+        return io.NodeOutput(with_erasure(model, applied, strength))

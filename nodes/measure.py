@@ -14,11 +14,12 @@ import torch
 from comfy_api.latest import io
 
 import comfy.samplers
-import comfy.utils
 
 from ..advanchor_core.errors import AdvAnchorError
 from ..advanchor_core.measure import grid, measure_report
 from ..advanchor_core.scorers import NUDENET_CLASSES, NUDENET_THRESHOLD, Comparison, NudeNet, PixelDrift
+from . import plumbing
+from .bridge.progress import Progress
 from .bridge.sampling import SamplerSettings, sample_image, text_conditioning
 from .sockets import CATEGORY
 
@@ -26,13 +27,8 @@ MAX_PROMPTS = 32
 
 
 def prompt_lines(text: str) -> list[str]:
-    """One prompt per line; blank lines and '#' comments skipped, duplicates once."""
-    lines = [line.strip() for line in (text or "").splitlines()]
-    prompts = list(dict.fromkeys(line for line in lines if line and not line.startswith("#")))
-    if len(prompts) > MAX_PROMPTS:
-        raise AdvAnchorError(f"{len(prompts)} prompts in one list: give at most {MAX_PROMPTS}, "
-                             "one per line")
-    return prompts
+    """A prompt list of the measurement: one prompt per line, at most MAX_PROMPTS."""
+    return plumbing.prompt_lines(text, MAX_PROMPTS, "prompts in one list")
 
 
 def nudenet_classes(text: str) -> tuple[str, ...]:
@@ -42,17 +38,6 @@ def nudenet_classes(text: str) -> tuple[str, ...]:
 
 def scorers(nudenet: bool, threshold: float, classes: str) -> list:
     return [PixelDrift()] + ([NudeNet(threshold, nudenet_classes(classes))] if nudenet else [])
-
-
-class Ticks:
-    """One progress bar over every sampling step of the measurement."""
-
-    def __init__(self, total: int, node_id: str | None):
-        self.bar, self.total, self.done = comfy.utils.ProgressBar(total, node_id=node_id), total, 0
-
-    def __call__(self) -> None:
-        self.done += 1
-        self.bar.update_absolute(min(self.done, self.total), self.total)
 
 
 def sampler_inputs() -> list:
@@ -142,11 +127,11 @@ class MeasureErasureNode(io.ComfyNode):
         conds = [text_conditioning(clip, p) for p, _ in rows] + ([attack] if attack is not None else [])
         rows += [("attack (from Attack Erasure)", "attack")] if attack is not None else []
         neg = text_conditioning(clip, negative)
-        ticks = Ticks(2 * len(rows) * len(seeds) * steps, cls.hidden.unique_id)
+        progress = Progress(cls.hidden.unique_id, total=2 * len(rows) * len(seeds) * steps)
         images = {}
         for name, model in (("original", original_model), ("erased", erased_model)):  # one load each
-            images[name] = [torch.cat([sample_image(model, vae, c, neg, s, settings, ticks) for s in seeds])
-                            for c in conds]
+            images[name] = [torch.cat([sample_image(model, vae, c, neg, s, settings, progress.tick)
+                                       for s in seeds]) for c in conds]
         comparisons = [Comparison(label, kind, seeds, o, e)
                        for (label, kind), o, e in zip(rows, images["original"], images["erased"])]
         report = measure_report(comparisons, chosen, dict(

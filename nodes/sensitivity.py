@@ -14,41 +14,13 @@ from ..advanchor_core.anchors import rebase_anchor
 from ..advanchor_core.concept import ConceptConditioning
 from ..advanchor_core.errors import AdvAnchorError
 from ..advanchor_core.sensitivity import ProbeConfig, analyse, make_probes
-from . import training
+from . import plumbing
 from .bridge import training_mode
 from .sockets import CATEGORY, Anchor, Concept, Layers
 
 WEIGHT_CHOICES = ("all", "kv")
 MAX_CANDIDATES = 16
-
-
-def parse_candidates(text: str) -> list[str]:
-    """One prompt per line; blank lines and '#' comments skipped, duplicates once."""
-    lines = [line.strip() for line in (text or "").splitlines()]
-    prompts = list(dict.fromkeys(line for line in lines if line and not line.startswith("#")))
-    if len(prompts) > MAX_CANDIDATES:
-        raise AdvAnchorError(f"{len(prompts)} candidate anchor prompts: give at most "
-                             f"{MAX_CANDIDATES}, one per line")
-    return prompts
-
-
-TOKENIZERS = {"l": "clip_l", "g": "clip_g", "h": "clip_h", "t5xxl": "t5xxl"}  # stream → attribute
-
-
-def token_labels(clip, prompt: str, stream: str | None = None) -> tuple[list[str], int]:
-    """The prompt's tokens in `stream` (default: the first the CLIP tokenizes) as ComfyUI's
-    tokenizer splits them, up to and including the first end token; their count is how many
-    positions the token plot labels. Flux's context rows are its T5 tokens, hence `stream`."""
-    tokens = clip.tokenize(prompt, return_word_ids=True)
-    window = tokens[stream or next(iter(tokens))][0]
-    last_word = max((i for i, tok in enumerate(window) if tok[2] != 0), default=0)
-    shown = min(len(window), last_word + 2)       # the words and the end token after them
-    tokenizer = getattr(clip.tokenizer, TOKENIZERS.get(stream or "", ""), clip.tokenizer)
-    try:
-        words = [w for _, w in tokenizer.untokenize([tok[:2] for tok in window[:shown]])]
-    except Exception:  # a tokenizer without untokenize: numbered positions still read
-        words = [f"#{i}" for i in range(shown)]
-    return [str(w).replace("</w>", "").replace("\u2581", "") for w in words], shown
+PROBES = ProbeConfig()
 
 
 def anchor_conditioning(anchor, cc: ConceptConditioning) -> torch.Tensor | None:
@@ -86,7 +58,7 @@ class ConceptSensitivityNode(io.ComfyNode):
                                         "Gaussian latents of sample_size are used."),
                 io.Int.Input("sample_size", default=512, min=8, max=2048, step=8,
                              tooltip="Image size (pixels) of the probe latents when no LATENT is connected."),
-                io.Int.Input("probe_latents", default=2, min=1, max=16,
+                io.Int.Input("probe_latents", default=PROBES.latents, min=1, max=16,
                              tooltip="Latents each measurement averages over, at 3 noise levels "
                                      "(20%, 50%, 80% of the schedule)."),
                 io.Int.Input("top_k", default=4, min=0, max=64,
@@ -98,7 +70,7 @@ class ConceptSensitivityNode(io.ComfyNode):
                 io.Combo.Input("weights", options=list(WEIGHT_CHOICES), default="all",
                                tooltip="Which weights of the selected layers Unlearn trains: all "
                                        "(to_q/to_k/to_v/to_out, like xattn) or kv (to_k/to_v)."),
-                training.seed_input("Seed of the probe noise: the same seed gives the same report."),
+                plumbing.seed_input("Seed of the probe noise: the same seed gives the same report."),
             ],
             outputs=[
                 io.Image.Output(display_name="plots",
@@ -113,20 +85,21 @@ class ConceptSensitivityNode(io.ComfyNode):
     @classmethod
     def execute(cls, model, clip, concept, candidate_prompts, sample_size, probe_latents, top_k,
                 threshold, weights, seed, anchor=None, latent=None) -> io.NodeOutput:
-        concept = training.require_concept(concept)
+        concept = plumbing.require_concept(concept)
         if top_k == 0 and threshold <= 0:
             raise AdvAnchorError("top_k is 0 and threshold is 0: set top_k (e.g. 4) or a "
                                  "threshold (e.g. 0.5) to choose layers")
         if weights not in WEIGHT_CHOICES:
             raise AdvAnchorError(f"weights {weights!r} is unknown: use 'all' or 'kv'")
-        prompts = parse_candidates(candidate_prompts)
+        prompts = plumbing.prompt_lines(candidate_prompts, MAX_CANDIDATES,
+                                        "candidate anchor prompts")
         with training_mode():
-            run = training.prepare(model, clip, concept, latent, sample_size)
+            run = plumbing.prepare(model, clip, concept, latent, sample_size)
             cc, encoder = run.cc, run.encoder
             probes = make_probes(run.denoiser, ProbeConfig(latents=probe_latents, seed=seed % 2**63),
                                  **run.latents)
             encoded = dict(zip(prompts, encoder.encode(prompts).split(1))) if prompts else {}
-            labels, shown = token_labels(clip, concept.prompt, encoder.segments[0][0])
+            labels, shown = encoder.token_labels(concept.prompt)
             try:
                 positions = encoder.token_positions(concept.prompt, concept.text.strip())
             except AdvAnchorError:  # a prompt template without the concept: nothing to mark

@@ -5,17 +5,20 @@ import torch
 from comfy_api.latest import io
 
 from ..advanchor_core import plots
+from ..advanchor_core.defaults import RECOMMENDED
 from ..advanchor_core.denoiser import AUTOCAST_DTYPES
 from ..advanchor_core.errors import AdvAnchorError
 from ..advanchor_core.presets import PRESETS
+from ..advanchor_core.robust import RobustConfig
 from ..advanchor_core.unlearn import METHODS, SCHEDULES, UnlearnConfig, unlearn
-from . import training
+from . import plumbing
 from .bridge import training_mode
 from .bridge.erasure import with_erasure
 from .bridge.progress import Progress, reported, run_cancellable, should_cancel
 from .sockets import CATEGORY, Anchor, Concept, Erasure, Layers, advanced
 
 CUSTOM = "custom pattern"
+ROBUST = RobustConfig()  # attack steps per robust round
 PARAMETER_CHOICES = (*PRESETS, CUSTOM)
 
 
@@ -65,20 +68,22 @@ class UnlearnNode(io.ComfyNode):
                 Layers.Input("layers", optional=True,
                              tooltip="Optional layers from Concept Sensitivity: train only their "
                                      "weights (overrides 'parameters')."),
-                *training.latent_inputs(),
-                io.Combo.Input("method", options=list(METHODS), default="esd",
+                *plumbing.latent_inputs(),
+                io.Combo.Input("method", options=list(METHODS), default=RECOMMENDED.method,
                                tooltip="esd (default: measured best in the lab, benchmarks/RESULTS.md): "
                                        "negative guidance (ESD); adversarial: AdvAnchor, an anchor "
                                        "searched to lose the concept (connect Search Anchor or let "
                                        "Unlearn search one); fixed: align with the superclass prompt "
                                        "(Concept Ablation)."),
-                io.Int.Input("iterations", default=51, min=1, max=100000,
+                io.Int.Input("iterations", default=RECOMMENDED.steps, min=1, max=100000,
                              tooltip="Weight updates (reference: 51)."),
                 *advanced(
-                    io.Float.Input("lr", default=1e-5, min=1e-9, max=1.0, step=1e-6, round=1e-9,
+                    io.Float.Input("lr", default=RECOMMENDED.lr, min=1e-9, max=1.0, step=1e-6,
+                                   round=1e-9,
                                    tooltip="Adam learning rate of the weights (reference: 1e-5)."),
                 ),
-                io.Combo.Input("parameters", options=list(PARAMETER_CHOICES), default="xattn",
+                io.Combo.Input("parameters", options=list(PARAMETER_CHOICES),
+                               default=RECOMMENDED.parameters,
                                tooltip="Which weights change: xattn = all cross-attention "
                                        "(reference; Flux/SD3: the joint attention of the "
                                        "dual-stream blocks), xattn-kv = its keys/values (Flux/SD3: "
@@ -90,22 +95,23 @@ class UnlearnNode(io.ComfyNode):
                     io.String.Input("parameter_pattern", default="",
                                     tooltip="Regular expression over the model's parameter names, "
                                             "used when parameters is 'custom pattern'."),
-                    io.Combo.Input("schedule", options=list(SCHEDULES), default="sequential",
+                    io.Combo.Input("schedule", options=list(SCHEDULES), default=RECOMMENDED.schedule,
                                    tooltip="Adversarial method only. sequential (default, measured "
                                            "best in the lab with the keep anchor): the whole anchor "
                                            "phase over every draw first, then every weight update "
                                            "towards it; alternating: refine the anchor before every "
                                            "weight update; cyclical: anchor passes over all draws "
                                            "first."),
-                    io.Float.Input("preservation", default=10.0, min=0.0, max=1000.0, step=0.1,
+                    io.Float.Input("preservation", default=RECOMMENDED.preservation, min=0.0,
+                                   max=1000.0, step=0.1,
                                    tooltip="Weight λ of keeping the superclass's prediction "
                                            "unchanged (reference: 10)."),
-                    *training.anchor_inputs(),
-                    io.Boolean.Input("accumulate_gradients", default=False,
+                    *plumbing.anchor_inputs(),
+                    io.Boolean.Input("accumulate_gradients", default=RECOMMENDED.accumulate_grads,
                                      tooltip="Never zero gradients, as the authors' code does; off "
                                              "zeroes them every step (recommended)."),
                 ),
-                training.seed_input(),
+                plumbing.seed_input(),
                 *advanced(
                     io.Boolean.Input("gradient_checkpointing", default=False, optional=True,
                                      tooltip="Recompute UNet activations in the backward pass "
@@ -114,13 +120,13 @@ class UnlearnNode(io.ComfyNode):
                                              "on for fp8 models and with autocast: without it the "
                                              "backward pass keeps each weight's cast to the compute "
                                              "dtype, a second copy of the UNet."),
-                    io.Combo.Input("autocast", options=["off", *AUTOCAST_DTYPES], default="off",
-                                   optional=True,
+                    io.Combo.Input("autocast", options=["off", *AUTOCAST_DTYPES],
+                                   default=RECOMMENDED.autocast, optional=True,
                                    tooltip="Run the UNet in bf16/fp16 autocast during training "
                                            "(less memory, faster on GPUs with tensor cores); losses "
                                            "and the weight change stay float32. bf16 needs a "
                                            "recent GPU."),
-                    io.Float.Input("esd_eta", default=1.0, min=0.0, max=100.0, step=0.1,
+                    io.Float.Input("esd_eta", default=RECOMMENDED.esd_eta, min=0.0, max=100.0, step=0.1,
                                    optional=True,
                                    tooltip="ESD's negative-guidance strength η: the target is "
                                            "ε(empty) − η·(ε(concept) − ε(empty)). Used only with "
@@ -132,7 +138,7 @@ class UnlearnNode(io.ComfyNode):
                                          "0 = off (default). In the lab 1 cut the attack's success "
                                          "against ESD from 85% to 36% at about 3x the time, "
                                          "preservation 86% vs 89% (benchmarks/RESULTS.md)."),
-                    io.Int.Input("robust_steps", default=5, min=1, max=1000, optional=True,
+                    io.Int.Input("robust_steps", default=ROBUST.steps, min=1, max=1000, optional=True,
                                  tooltip="Attack steps per robust round (the prefix is warm-started "
                                          "from the last round)."),
                 ),
@@ -151,26 +157,25 @@ class UnlearnNode(io.ComfyNode):
                 method, iterations, lr, parameters, parameter_pattern, schedule, preservation,
                 anchor_steps, anchor_lr, anchor_loss, anchor_bound, accumulate_gradients, seed,
                 anchor=None, latent=None, layers=None, gradient_checkpointing=False,
-                autocast="off", esd_eta=1.0, robust_every=0, robust_steps=5) -> io.NodeOutput:
+                autocast=RECOMMENDED.autocast, esd_eta=RECOMMENDED.esd_eta, robust_every=0,
+                robust_steps=ROBUST.steps) -> io.NodeOutput:
         config = UnlearnConfig(
             method=method, steps=iterations, lr=lr, preservation=preservation,
             parameters=layer_parameters(layers) if layers is not None else
             parameter_spec(parameters, parameter_pattern), schedule=schedule,
-            anchor=training.anchor_config(anchor_steps, anchor_lr, anchor_loss, anchor_bound),
-            latents=training.latent_config(latent, latent_source, sample_count, sample_steps),
+            anchor=plumbing.anchor_config(anchor_steps, anchor_lr, anchor_loss, anchor_bound),
+            latents=plumbing.latent_config(latent, latent_source, sample_count, sample_steps),
             seed=seed, accumulate_grads=accumulate_gradients, autocast=autocast, esd_eta=esd_eta)
         with training_mode(), reported("Unlearn"):
-            run = training.prepare(model, clip, concept, latent, sample_size,
+            run = plumbing.prepare(model, clip, concept, latent, sample_size,
                                    checkpointing=gradient_checkpointing)
-            config = training.fit_to_model(config, run.denoiser)
-            adversary = training.adversary(run, robust_every, robust_steps, config.seed)
+            config = plumbing.fit_to_model(config, run.denoiser.family)
+            adversary = plumbing.adversary(run, robust_every, robust_steps, config.seed)
             result = run_cancellable(lambda: unlearn(
-                run.denoiser, run.cc, config, anchor=anchor if method == "adversarial" else None,
+                run.denoiser, run.cc, config, anchor=anchor,
                 adversary=adversary, on_step=Progress(cls.hidden.unique_id),
                 should_cancel=should_cancel, **run.latents))
             erasure = result.erasure
             erasure.tensors = {k: v.detach().to(model.offload_device) for k, v in erasure.tensors.items()}
             curve = loss_curve(result.history)
-        erased = with_erasure(model, erasure.tensors)
-        erased.model_options.setdefault("advanchor", []).append(dict(erasure.metadata))
-        return io.NodeOutput(erased, erasure, curve)
+        return io.NodeOutput(with_erasure(model, erasure), erasure, curve)

@@ -4,10 +4,13 @@ One idea a file, data flowing one way (ComfyUI object in, core interface out):
 - `denoiser`: MODEL → a `Denoiser` that trains through ComfyUI's own weight path;
 - `loading`: MODEL → the private clone it trains, held whole on the device (dynamic VRAM,
   inference tensors);
-- `erasure`: a trained weight change → patches on a clone of the MODEL;
-- `text`: CLIP → a `TextEncoder` (conditioning tensors, token positions);
+- `switching`: two MODELs that share weights → two denoisers, loaded one at a time;
+- `erasure`: an erasure → patches and its metadata on a clone of the MODEL;
+- `text`: CLIP → a `TextEncoder` (conditioning tensors, token positions, token labels);
 - `latents`: LATENT → clean latents in the UNet's space;
-- `progress`: the core's step reports → ComfyUI's progress bar; Cancel → the core's cancel;
+- `progress`: the core's step reports (or sampling steps) → ComfyUI's progress bar; Cancel →
+  the core's cancel;
+- `sampling`: prompts → images through ComfyUI's own KSampler path (Measure Erasure);
 - `paths`: filename prefixes → files inside ComfyUI's output folder;
 - `families`, `checkpointing`: which models the pack supports (SD UNets, Flux, SD3), and
   memory-saving recomputation;

@@ -18,19 +18,26 @@ GIB = 2 ** 30
 
 
 class Progress:
-    """A ComfyUI progress bar fed by the core's step reports, one tick per report; the total
-    comes from the report itself, so the bar and the core can never disagree."""
+    """A ComfyUI progress bar, one tick per step. The core's step reports carry their own total,
+    so the bar and the core can never disagree; a caller that counts its own steps (sampling
+    callbacks) gives the total up front and calls `tick`."""
 
-    def __init__(self, node_id: str | None):
-        self.node_id = node_id
+    def __init__(self, node_id: str | None, total: int | None = None):
+        self.node_id, self.total = node_id, total
         self.bar = None
         self.done = 0
 
     def __call__(self, report) -> None:
+        """One core step report."""
+        self.tick(report.reports)
+
+    def tick(self, total: int | None = None) -> None:
+        """One step of `total` (default: the total given up front)."""
+        total = total or self.total
         if self.bar is None:
-            self.bar = comfy.utils.ProgressBar(report.reports, node_id=self.node_id)
+            self.bar = comfy.utils.ProgressBar(total, node_id=self.node_id)
         self.done += 1
-        self.bar.update_absolute(min(self.done, report.reports), report.reports)
+        self.bar.update_absolute(min(self.done, total), total)
 
 
 def should_cancel() -> bool:

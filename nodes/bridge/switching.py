@@ -9,8 +9,9 @@ erased model only, so each is loaded once.
 """
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import Tensor
 
+from ...advanchor_core.denoiser import WrappedDenoiser
 from .denoiser import ComfyDenoiser, Delta
 
 
@@ -21,11 +22,13 @@ class LoadGroup:
         self.current: "LoadedOnUse | None" = None
 
 
-class LoadedOnUse:
-    """The core's `Denoiser` over a `ComfyDenoiser`, loading its MODEL when its turn comes."""
+class LoadedOnUse(WrappedDenoiser):
+    """A `ComfyDenoiser` that loads its MODEL when its turn in the group comes; weights,
+    network, schedule and context rows are the inner denoiser's."""
 
     def __init__(self, inner: ComfyDenoiser, group: LoadGroup):
-        self.inner, self.group, self.schedule = inner, group, inner.schedule
+        super().__init__(inner)
+        self.group = group
 
     def ensure_loaded(self) -> None:
         if self.group.current is not self:
@@ -35,12 +38,3 @@ class LoadedOnUse:
     def __call__(self, x_t: Tensor, t: Tensor, cond: Tensor, delta: Delta | None = None) -> Tensor:
         self.ensure_loaded()
         return self.inner(x_t, t, cond, delta)
-
-    def named_weights(self) -> dict[str, Tensor]:
-        return self.inner.named_weights()
-
-    def network(self) -> nn.Module:
-        return self.inner.network()
-
-    def context_of(self, cond: Tensor) -> Tensor:
-        return self.inner.context_of(cond)

@@ -15,6 +15,7 @@ from .families import Family
 
 
 Segments = tuple[tuple[str, ...], ...]
+TOKENIZERS = {"l": "clip_l", "g": "clip_g", "h": "clip_h", "t5xxl": "t5xxl"}  # stream → attribute
 
 
 class ComfyTextEncoder:
@@ -119,6 +120,21 @@ class ComfyTextEncoder:
             positions += [offset + p for p in first]
             offset += len(tokens[streams[0]][0])
         return positions
+
+    def token_labels(self, prompt: str) -> tuple[list[str], int]:
+        """The prompt's tokens in the context's first stream (Flux: T5, whose rows the context
+        is), as ComfyUI's tokenizer splits them, up to and including the first end token; their
+        count is how many positions a token plot labels."""
+        stream = self.segments[0][0]
+        window = self._tokens(prompt, word_ids=True)[stream][0]
+        last_word = max((i for i, tok in enumerate(window) if tok[2] != 0), default=0)
+        shown = min(len(window), last_word + 2)       # the words and the end token after them
+        tokenizer = getattr(self.clip.tokenizer, TOKENIZERS.get(stream, ""), self.clip.tokenizer)
+        try:
+            words = [w for _, w in tokenizer.untokenize([tok[:2] for tok in window[:shown]])]
+        except Exception:  # a tokenizer without untokenize: numbered positions still read
+            words = [f"#{i}" for i in range(shown)]
+        return [str(w).replace("</w>", "").replace("\u2581", "") for w in words], shown
 
 
 def _phrase_positions(window: list, phrase_window: list, prompt: str, phrase: str) -> list[int]:

@@ -3,14 +3,11 @@ ComfyUI loads a custom node folder, tiny seeded SD1.5-layout models."""
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from comfy_support import runtime  # noqa: E402
+from tests.comfy_support import runtime
 
 # Tiny models: one thread is fastest, and on a shared machine extra threads thrash.
 torch.set_num_threads(int(os.environ.get("ADVANCHOR_TEST_THREADS", "1")))
@@ -40,7 +37,7 @@ def pack(comfy):
 
 @pytest.fixture(scope="session")
 def tiny(comfy):
-    from comfy_support import tiny as t
+    from tests.comfy_support import tiny as t
 
     return {"model": t.tiny_model(0), "clip": t.tiny_clip(1), "vae": t.tiny_vae(2)}
 
@@ -77,6 +74,6 @@ def errors(pack):
 
 @pytest.fixture(scope="session")
 def concept(n):
-    from comfy_support.inprocess import run_node
+    from tests.comfy_support.inprocess import run_node
 
     return run_node(n["concept"], concept="Van Gogh")[0]

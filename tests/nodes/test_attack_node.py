@@ -1,11 +1,11 @@
-"""Attack Erasure in process (issue 12): a prefix attack on an erased tiny SD1.5 model."""
+"""Attack Erasure in process: a prefix attack on an erased tiny SD1.5 model."""
 from __future__ import annotations
 
 import json
 
 import pytest
 import torch
-from comfy_support.inprocess import effective_unet_state, run_node
+from tests.comfy_support.inprocess import effective_unet_state, run_node
 
 ERASE = dict(method="adversarial", iterations=4, anchor_steps=2, latent_source="noise", sample_size=64, lr=1e-2, seed=3)
 ATTACK = dict(latent_source="noise", sample_size=64, steps=6, lr=0.05, seed=1)
@@ -76,7 +76,7 @@ def test_attack_cancel_stops_and_returns_nothing(node, tiny, concept, erased, mo
 
 
 def test_attack_refuses_models_of_different_shapes(node, tiny, concept, errors):
-    from comfy_support.tiny import UNET_SMALL, tiny_model
+    from tests.comfy_support.tiny import UNET_SMALL, tiny_model
 
     other = tiny_model(5, dict(UNET_SMALL, model_channels=64))
     with pytest.raises(errors.AdvAnchorError, match="not the same architecture"):
@@ -87,7 +87,7 @@ def test_attack_refuses_models_of_different_shapes(node, tiny, concept, errors):
 def test_attack_and_measure_on_sdxl_keep_the_pooled_vector(node, n, concept, comfy):
     """SDXL's conditioning carries a pooled text vector: the attack keeps the placeholder
     prompt's own, and Measure Erasure samples the attack with it."""
-    from comfy_support import tiny as t
+    from tests.comfy_support import tiny as t
 
     from advanchor_pack.nodes.bridge.text import ComfyTextEncoder
     from advanchor_pack.nodes.measure import MeasureErasureNode
@@ -110,7 +110,7 @@ def test_attack_and_measure_on_sdxl_keep_the_pooled_vector(node, n, concept, com
 def test_attack_and_measure_on_flux_dev(node, n, concept, comfy):
     """A rectified-flow transformer with a T5 context: the prefix sits on T5's placeholder rows,
     training images are sampled without classifier-free guidance (guidance-distilled)."""
-    from comfy_support import tiny_dit as t
+    from tests.comfy_support import tiny_dit as t
 
     from advanchor_pack.nodes.measure import MeasureErasureNode
 

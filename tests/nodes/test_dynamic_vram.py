@@ -9,9 +9,9 @@ import logging
 
 import pytest
 import torch
-from comfy_support import dynamic
-from comfy_support import tiny as models
-from comfy_support.inprocess import run_node, unet_state
+from tests.comfy_support import dynamic
+from tests.comfy_support import tiny as models
+from tests.comfy_support.inprocess import run_node, unet_state
 
 FAST = dict(method="adversarial", iterations=3, anchor_steps=2, latent_source="noise",
             sample_size=64, lr=1e-3, seed=3)

@@ -7,21 +7,21 @@ import json
 
 import pytest
 import torch
-from comfy_support.inprocess import run_node, unet_state
+from tests.comfy_support.inprocess import run_node, unet_state
 
 FAST = dict(method="adversarial", iterations=2, anchor_steps=2, latent_source="noise", sample_size=64, lr=1e-3, seed=3)
 
 
 @pytest.fixture(scope="module")
 def sdxl(comfy):
-    from comfy_support import tiny as t
+    from tests.comfy_support import tiny as t
 
     return {"model": t.tiny_family_model("sdxl", 10), "clip": t.tiny_family_clip("sdxl", 11)}
 
 
 @pytest.fixture(scope="module")
 def sd2(comfy):
-    from comfy_support import tiny as t
+    from tests.comfy_support import tiny as t
 
     return {"model": t.tiny_family_model("sd2", 20, prediction="v"), "clip": t.tiny_family_clip("sd2", 21)}
 

@@ -15,7 +15,7 @@ import os
 
 import pytest
 import torch
-from comfy_support.inprocess import effective_unet_state, run_node, unet_state
+from tests.comfy_support.inprocess import effective_unet_state, run_node, unet_state
 
 FAST = dict(method="adversarial", iterations=4, anchor_steps=2, latent_source="noise", sample_size=64, lr=1e-4, seed=3)
 FAMILIES = ("flux-dev", "flux-schnell", "sd3", "sd3.5")
@@ -24,7 +24,7 @@ PRESET = {"flux-dev": "xattn-kv", "flux-schnell": "xattn", "sd3": "xattn", "sd3.
 
 @pytest.fixture(scope="module")
 def dit(comfy):
-    from comfy_support import tiny_dit as t
+    from tests.comfy_support import tiny_dit as t
 
     flux_clip, sd3_clip = t.tiny_flux_clip(), t.tiny_sd3_clip(41)
     return {"flux-dev": {"model": t.tiny_flux(30), "clip": flux_clip},
@@ -266,7 +266,7 @@ def test_erasure_reloads_as_lora_and_as_weight_diff(n, bridge, dit, erased, conc
 def test_erased_sd3_checkpoint_reloads_with_comfyui_checkpoint_loader(n, bridge, dit, erased,
                                                                       concept, output_dir):
     import comfy.sd
-    from comfy_support import tiny_dit as t
+    from tests.comfy_support import tiny_dit as t
 
     clip = t.tiny_sd3_clip(41, t5=False)   # CLIP-L/G rows only: the file stays small
     (path,) = run_node(n["ckpt"], model=erased["sd3"]["model"], clip=clip, vae=t.tiny_vae16(),
@@ -286,7 +286,7 @@ def test_erased_flux_checkpoint_holds_the_erased_weights_and_its_text_encoders(n
     """A tiny Flux does not reload (see the module docstring), so the file is read directly:
     the erased transformer, and the text encoders and VAE under Flux's own key prefixes."""
     from safetensors import safe_open
-    from comfy_support import tiny_dit as t
+    from tests.comfy_support import tiny_dit as t
 
     (path,) = run_node(n["ckpt"], model=erased["flux-dev"]["model"], clip=dit["flux-dev"]["clip"],
                        vae=t.tiny_vae16(), filename_prefix="dit/flux")
@@ -348,7 +348,7 @@ def test_unlearn_memory_options_on_flux_and_sd3(n, dit, erased, concept):
 def test_a_flux_variant_with_image_input_is_refused(n, errors, dit, concept):
     import comfy.model_patcher
     import comfy.supported_models as sm
-    from comfy_support import tiny_dit as t
+    from tests.comfy_support import tiny_dit as t
 
     config = sm.FluxInpaint(dict(t.flux_config().unet_config, in_channels=96))
     with torch.inference_mode():

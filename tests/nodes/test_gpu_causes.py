@@ -1,4 +1,4 @@
-"""What failed only on an NVIDIA GPU, reproduced at its cause on the CPU.
+"""What fails only on an NVIDIA GPU, reproduced at its cause on the CPU.
 
 - A GPU load moves each weight made under inference mode with `Module.to`, outside inference
   mode: the Parameter gets new data and is no longer an inference tensor, yet still has no
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from comfy_support import tiny as models
-from comfy_support.inprocess import run_node
+from tests.comfy_support import tiny as models
+from tests.comfy_support.inprocess import run_node
 
 FAST = dict(method="adversarial", iterations=2, anchor_steps=2, latent_source="noise",
             sample_size=64, lr=1e-3, seed=3)

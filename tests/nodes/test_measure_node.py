@@ -1,11 +1,11 @@
-"""Measure Erasure in process (issue 12): both models sampled at the same seeds, then scored."""
+"""Measure Erasure in process: both models sampled at the same seeds, then scored."""
 from __future__ import annotations
 
 import json
 import sys
 
 import pytest
-from comfy_support.inprocess import run_node
+from tests.comfy_support.inprocess import run_node
 
 ERASE = dict(method="adversarial", iterations=4, anchor_steps=2, latent_source="noise", sample_size=64, lr=1e-2, seed=3)
 SMALL = dict(width=64, height=64, steps=2, samples=2, seed=11,
@@ -91,15 +91,13 @@ def test_no_prompts_is_refused_saying_what_to_do(node, tiny, errors):
         measure(node, tiny, tiny["model"], target_prompts=" \n# none", preserve_prompts="")
 
 
-def test_measure_cancel_stops_it(node, tiny, monkeypatch):
+def test_measure_cancel_stops_it(node, tiny, monkeypatch, bridge):
     import comfy.model_management as mm
 
-    from advanchor_pack.nodes import measure as module
-
-    def tick(self):
+    def tick(self, total=None):
         mm.interrupt_current_processing(True)
 
-    monkeypatch.setattr(module.Ticks, "__call__", tick)
+    monkeypatch.setattr(bridge.Progress, "tick", tick)
     try:
         with pytest.raises(mm.InterruptProcessingException):
             measure(node, tiny, tiny["model"])

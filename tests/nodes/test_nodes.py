@@ -6,7 +6,7 @@ import os
 
 import pytest
 import torch
-from comfy_support.inprocess import effective_unet_state, run_node, unet_state
+from tests.comfy_support.inprocess import effective_unet_state, run_node, unet_state
 from safetensors import safe_open
 
 FAST = dict(method="adversarial", iterations=4, anchor_steps=2, latent_source="noise", sample_size=64, lr=1e-3, seed=3)
@@ -176,6 +176,15 @@ def test_unlearn_with_latent_and_anchor_from_search(n, tiny, concept):
     assert settings["config"]["latents"]["source"] == "supplied"
 
 
+def test_unlearn_refuses_an_anchor_its_method_does_not_use(n, tiny, concept, errors):
+    """A connected anchor with method esd is an error saying what to change, not dropped."""
+    state, _ = run_node(n["anchor"], model=tiny["model"], clip=tiny["clip"], concept=concept,
+                        draws=1, steps=1, latent_source="noise", sample_size=64)
+    with pytest.raises(errors.AdvAnchorError, match="'esd'.*set method 'adversarial'"):
+        run_node(n["unlearn"], model=tiny["model"], clip=tiny["clip"], concept=concept,
+                 anchor=state, **(FAST | dict(iterations=1, method="esd")))
+
+
 def test_unlearn_is_deterministic_for_a_seed(n, tiny, concept):
     runs = [run_node(n["unlearn"], model=tiny["model"], clip=tiny["clip"], concept=concept,
                      **(FAST | dict(iterations=2)))[1] for _ in range(2)]
@@ -255,7 +264,7 @@ def test_bridge_epsilon_agrees_with_comfyui_own_denoising(pack, comfy, model_typ
     import comfy.model_base
     import comfy.model_management as mm
     import comfy.model_patcher
-    from comfy_support import tiny as t
+    from tests.comfy_support import tiny as t
 
     with torch.inference_mode():
         base = comfy.model_base.BaseModel(t.sd15_config(), getattr(comfy.model_base.ModelType, model_type))
@@ -297,7 +306,7 @@ def test_save_erasure_then_apply_reproduces_the_erased_model(n, erased, tiny, ou
 
 
 def test_apply_erasure_refuses_a_mismatched_model(n, erased, tiny, errors, output_dir):
-    from comfy_support import tiny as t
+    from tests.comfy_support import tiny as t
 
     (path,) = run_node(n["save"], erasure=erased["erasure"], filename_prefix="mismatch")
     other = t.tiny_model(0, dict(t.UNET_SMALL, model_channels=64))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from comfy_support.inprocess import run_node, unet_state
+from tests.comfy_support.inprocess import run_node, unet_state
 
 # The reference's anchor (adv1, alternating, lr 1e-4), with which the agreement bounds below were
 # measured: precision is a property of the weight path, not of the anchor loss. (With the keep
@@ -36,7 +36,7 @@ STORED = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp8_e4m3fn": torch.flo
 def unet_file(comfy, tmp_path_factory):
     """A thin SD1.5 UNet (detected by ComfyUI's loaders) saved alone, fp32, seeded."""
     import comfy.utils
-    from comfy_support import checkpoint, tiny
+    from tests.comfy_support import checkpoint, tiny
 
     with torch.inference_mode():
         base = tiny.sd15_config(checkpoint.THIN_UNET).get_model({})

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from comfy_support.inprocess import effective_unet_state, run_node, unet_state
+from tests.comfy_support.inprocess import effective_unet_state, run_node, unet_state
 
 
 @pytest.fixture(scope="module")
