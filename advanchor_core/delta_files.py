@@ -1,4 +1,4 @@
-"""Erasure files: safetensors with JSON metadata; merging; LoRA extraction ComfyUI loads.
+"""Erasure files: safetensors with JSON metadata, and the LoRA extraction ComfyUI loads.
 
 Why safetensors only: a pickle can run code; an erasure file is shared between users.
 Why LoRA keys `diffusion_model.<module>.lora_up/lora_down/alpha`: ComfyUI's LoraLoader maps
@@ -7,11 +7,10 @@ that generic form onto any UNet it loads, so the file drops into existing graphs
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Iterator, Mapping
 
 import torch
 from safetensors import safe_open
@@ -80,23 +79,6 @@ def check_compatible(tensors: Mapping[str, Tensor], weights: Mapping[str, Tensor
                   f"vs {tuple(weights[wrong[0]].shape)})")
         raise AdvAnchorError(f"this erasure does not fit this model: {detail}; apply it to the "
                              "model family it was made on")
-
-
-def merge_erasures(erasures: Sequence[Erasure], strengths: Sequence[float] | None = None) -> Erasure:
-    """Sum of deltas (union of keys): erasing several concepts, one after the other."""
-    if not erasures:
-        raise AdvAnchorError("nothing to merge: give at least one erasure")
-    strengths = list(strengths) if strengths is not None else [1.0] * len(erasures)
-    out: dict[str, Tensor] = {}
-    for erasure, s in zip(erasures, strengths, strict=True):
-        for k, v in erasure.tensors.items():
-            out[k] = out[k] + s * v.float() if k in out else s * v.float()
-    concepts = [c for e in erasures for c in e.concepts]
-    metadata = dict(erasures[0].metadata)
-    metadata.update(concepts=json.dumps(concepts),
-                    merged=json.dumps([{"metadata": e.metadata, "strength": s}
-                                       for e, s in zip(erasures, strengths)]))
-    return Erasure(out, metadata)
 
 
 def extract_lora(tensors: Mapping[str, Tensor], rank: int, prefix: str = LORA_PREFIX) -> dict[str, Tensor]:

@@ -1,4 +1,4 @@
-"""The prefix attack on an erasure (issue 12): soft prefix tokens that bring the concept back."""
+"""The prefix attack on an erasure: soft prefix tokens that bring the concept back."""
 from dataclasses import replace
 
 import pytest

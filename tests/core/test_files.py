@@ -1,10 +1,8 @@
-import json
-
 import pytest
 import torch
 
 from advanchor_core.delta_files import (check_compatible, extract_lora, load_erasure, lora_to_delta,
-                                        merge_erasures, save_erasure)
+                                        save_erasure)
 from advanchor_core.erasure import Erasure, describe
 from advanchor_core.errors import AdvAnchorError
 
@@ -56,14 +54,6 @@ def test_mismatched_keys_or_shapes_are_refused():
     with pytest.raises(AdvAnchorError, match="shapes differ"):
         check_compatible(e, {"a.attn2.to_k.weight": torch.zeros(4, 4), "a.attn2.to_out.0.bias": torch.zeros(6)})
     check_compatible(e, {k: torch.zeros_like(v) for k, v in e.items()})
-
-
-def test_merge_sums_deltas_and_records_both_concepts():
-    a, b = erasure(0, "cat"), erasure(1, "dog")
-    m = merge_erasures([a, b], [1.0, 0.5])
-    k = "a.attn2.to_k.weight"
-    assert torch.allclose(m.tensors[k], a.tensors[k] + 0.5 * b.tensors[k])
-    assert m.concepts == ["cat", "dog"] and len(json.loads(m.metadata["merged"])) == 2
 
 
 def test_lora_reconstructs_a_planted_low_rank_delta():

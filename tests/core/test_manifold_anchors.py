@@ -1,4 +1,4 @@
-"""Anchors that stay on the data manifold (issue 10): the "keep" loss, δ on the text encoder's
+"""Anchors that stay on the data manifold: the "keep" loss, δ on the text encoder's
 input (a soft prompt), and a start chosen among candidate prompts by the anchor map."""
 from dataclasses import replace
 

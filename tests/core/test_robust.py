@@ -1,4 +1,4 @@
-"""Robust unlearning (issue 12): an attack inside the loop, and the erasure trained on it too."""
+"""Robust unlearning: an attack inside the loop, and the erasure trained on it too."""
 import json
 from dataclasses import replace
 

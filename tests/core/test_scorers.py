@@ -1,4 +1,4 @@
-"""Scorers and the measurement report (issue 12): pixel drift, NudeNet, the grid."""
+"""Scorers and the measurement report: pixel drift, NudeNet, the grid."""
 import sys
 
 import numpy as np

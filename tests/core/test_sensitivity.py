@@ -41,7 +41,7 @@ def test_probes_cover_every_timestep(probes_den):
 def test_report_is_finite_shaped_and_json(probes_den, conditioning, encoder):
     den, probes = probes_den
     anchor = init_anchor(conditioning, AnchorConfig(init_std=0.3), torch.Generator().manual_seed(0))
-    labels = S.hf_token_labels(encoder.tokenizer, conditioning.concept.prompt, 77)
+    labels = ["<|startoftext|>", "van", "gogh", "painting", "<|endoftext|>"]
     rep = S.analyse(den, conditioning, probes, anchor=anchor.conditioning().detach(),
                     prompts={"a cat": encoder.encode(["a cat"])}, token_labels=labels,
                     shown_tokens=len(labels), top_k=2)

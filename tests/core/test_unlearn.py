@@ -3,7 +3,6 @@ from dataclasses import replace
 import pytest
 import torch
 
-from advanchor_core import unlearn as unlearn_module
 from advanchor_core.anchors import AnchorConfig, AnchorOptimizer
 from advanchor_core.concept import Concept, encode_concept
 from advanchor_core.denoiser import TorchDenoiser
@@ -11,7 +10,7 @@ from advanchor_core.errors import AdvAnchorError, Cancelled, NonFiniteLossError
 from advanchor_core.latents import LatentConfig, draw_training_latents
 from advanchor_core.presets import select_parameters
 from advanchor_core.schedule import NoiseSchedule
-from advanchor_core.unlearn import UnlearnConfig, reference_config, unlearn
+from advanchor_core.unlearn import UnlearnConfig, anchor_side, reference_config, unlearn
 from benchmarks.naive_reference import naive_reference_unlearn
 
 from .tiny_models import LATENT, tiny_unet
@@ -114,7 +113,7 @@ def test_cyclical_starts_a_fresh_anchor_search_at_every_visit(denoiser, conditio
             super().__init__(*args)
             made.append(self)
 
-    monkeypatch.setattr(unlearn_module, "AnchorOptimizer", Spy)
+    monkeypatch.setattr(anchor_side, "AnchorOptimizer", Spy)
     cfg = make(schedule="cyclical", steps=3, anchor=AnchorConfig(steps=2, lr=0.05, early_stop=False),
                latents=LatentConfig(source="noise"))
     unlearn(denoiser, conditioning, cfg, latent_shape=LATENT)
