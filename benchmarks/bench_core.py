@@ -27,9 +27,9 @@ from advanchor_core.anchors import AnchorConfig  # noqa: E402
 from advanchor_core.concept import ConceptConditioning  # noqa: E402
 from advanchor_core.denoiser import TorchDenoiser  # noqa: E402
 from advanchor_core.latents import LatentConfig, draw_training_latents  # noqa: E402
-from advanchor_core.models import UNet, UNetConfig  # noqa: E402
 from advanchor_core.schedule import NoiseSchedule  # noqa: E402
 from advanchor_core.unlearn import UnlearnConfig, unlearn  # noqa: E402
+from advanchor_lab.unet import UNet, UNetConfig  # noqa: E402
 from benchmarks.naive_reference import naive_reference_unlearn  # noqa: E402
 from benchmarks.results_md import write_section  # noqa: E402
 

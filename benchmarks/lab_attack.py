@@ -1,12 +1,14 @@
 """Does an erasure survive a prefix attack? Every lab method, with and without robust unlearning.
 
-    python benchmarks/lab_attack.py                       # 2 concepts × 4 methods × robust off/on × 2 seeds
-    python benchmarks/lab_attack.py --concepts red --seeds 0 --methods esd --robust on --no-write
+    python -m benchmarks.lab_attack                       # 2 concepts × 4 methods × robust off/on × 2 seeds
+    python -m benchmarks.lab_attack --concepts red --seeds 0 --methods esd --robust on --no-write
 
-For each cell (concept, method, robust, seed) it erases the concept (`lab.erase`, the matched
-budget of `lab_erasure.py`; robust: `robust.RobustConfig` inside the loop), then:
+For each cell (concept, method, robust, seed) of the shapes world it erases the concept
+(`advanchor_lab.erase`, the matched budget of `lab_erasure.py`; robust: `robust.RobustConfig`
+inside the loop), then:
 - measures the erasure on the concept's target prompts (≥ 150 samples), preservation of every
-  other prompt against the original at the same seeds, and invalid samples (`lab.metrics`);
+  other prompt against the original at the same seeds, and invalid samples
+  (`advanchor_lab.shapes.metrics`);
 - attacks it: UnlearnDiffAtk's prefix (5 soft tokens on MiniLM's input embeddings, 40 steps,
   lr 0.01) with an attack seed no training run used, over the run's training images;
 - samples the concept prompt with the prefix (`--samples`) and counts with the exact
@@ -14,7 +16,7 @@ budget of `lab_erasure.py`; robust: `robust.RobustConfig` inside the loop), then
   The attack success rate (ASR) is that share; the chance floor (the original's rate when the
   prompt names only the superclass) is printed beside it, since no erasure goes below it.
 
-The target (issue 12): the attack recovers the concept on ≤ 10% of samples while preservation
+The target: the attack recovers the concept on ≤ 10% of samples while preservation
 stays ≥ 95%, on every seed. It rewrites its section of `benchmarks/RESULTS.md` and, with
 `--json`, keeps every row; `--rows-from` renders the section from such dumps.
 """
@@ -23,27 +25,26 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from advanchor_core.attack import AttackConfig, attack_erasure  # noqa: E402
-from advanchor_core.denoiser import WithDelta  # noqa: E402
-from advanchor_core.lab.classifier import classify  # noqa: E402
-from advanchor_core.lab.erase import LATENT_SAMPLES, erase, training_latents  # noqa: E402
-from advanchor_core.lab.metrics import Comparison, EvalPlan, LabConcept, chance_floor, evaluate  # noqa: E402
-from advanchor_core.lab.world import World, load_world  # noqa: E402
-from advanchor_core.latents import LatentConfig  # noqa: E402
-from advanchor_core.robust import RobustConfig  # noqa: E402
-from benchmarks.lab_erasure import labelled_methods  # noqa: E402
-from benchmarks.plane import per_seed  # noqa: E402
-from benchmarks.results_md import write_section  # noqa: E402
+from advanchor_core.attack import AttackConfig, attack_erasure
+from advanchor_core.denoiser import WithDelta
+from advanchor_core.latents import LatentConfig
+from advanchor_core.robust import RobustConfig
+from advanchor_lab.erase import LATENT_SAMPLES, training_latents
+from advanchor_lab.evaluate import measure_erasure
+from advanchor_lab.shapes.classifier import classify
+from advanchor_lab.shapes.concept import LabConcept
+from advanchor_lab.shapes.metrics import EvalPlan, Original, measure_original
+from advanchor_lab.shapes.world import SHAPES_WORLD
+from advanchor_lab.world import World, load_world
+from benchmarks.lab_worlds import shapes_labels
+from benchmarks.plane import pct, per_seed
+from benchmarks.results_md import write_section
 
 TUNED = ("red",)  # the robust settings were looked at on red only
 DEFAULT_METHODS = ["esd", "adv-keep sequential", "fixed-superclass", "adv2"]  # the defaults, the anchors
@@ -80,12 +81,12 @@ def concept_rate(world: World, concept: LabConcept, cond: torch.Tensor, n: int, 
     return sum(concept.shows(p) for p in preds) / n, sum(p.valid for p in preds) / n
 
 
-def measure(world: World, concept: LabConcept, method: str, robust: str, seed: int, base,
-            floor: float, plan: EvalPlan, samples: int) -> Row:
-    name, config, retain = labelled_methods()[method]
-    run = erase(world, concept, name, seed=seed, config=config, retain=retain, robust=ROBUST[robust])
-    after = evaluate(world, plan, seed, run.delta)
-    cmp = Comparison(base, after, floor, run.seconds)
+def measure(world: World, method: str, robust: str, seed: int, original: Original, plan: EvalPlan,
+            samples: int) -> Row:
+    concept, label = plan.concept, shapes_labels()[method]
+    measured = measure_erasure(SHAPES_WORLD, world, plan, original, label.method, seed,
+                               config=label.config, retain=label.retain, robust=ROBUST[robust])
+    run, cmp = measured.run, measured.comparison
     core = concept.core_concept()
     start = time.perf_counter()
     attack = attack_erasure(WithDelta(world.denoiser, run.delta), world.denoiser, world.encoder,
@@ -94,13 +95,9 @@ def measure(world: World, concept: LabConcept, method: str, robust: str, seed: i
     attack_seconds = time.perf_counter() - start
     asr, asr_valid = concept_rate(world, concept, attack.conditioning(), samples, seed, run.delta)
     return Row(concept.word, "tuned" if concept.word in TUNED else "never tuned", method, robust,
-               seed, after.residual, floor, after.invalid, cmp.preservation, asr, asr_valid,
+               seed, cmp.after.residual, cmp.floor, cmp.after.invalid, cmp.preservation, asr, asr_valid,
                attack.report["held_out_gap"]["recovered"], run.seconds,
                run.result.passes_per_update, attack_seconds)
-
-
-def pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.0f}%"
 
 
 def meets(rows: list[Row], asr_bound) -> str:
@@ -108,7 +105,7 @@ def meets(rows: list[Row], asr_bound) -> str:
     return "**yes**" if all(ok) else ("on one seed" if any(ok) else "no")
 
 
-def issue_target(r: Row) -> float:
+def asr_target(r: Row) -> float:
     return ASR_TARGET
 
 
@@ -132,7 +129,7 @@ def table(rows: list[Row]) -> list[str]:
             f"{j(lambda r: pct(r.asr_valid))} | "
             f"{j(lambda r: pct(r.invalid))} | {j(lambda r: pct(r.preservation))} | "
             f"{j(lambda r: pct(r.recovered))} | {j(lambda r: f'{r.seconds:.0f}')} | "
-            f"{rs[0].passes:.1f} | {meets(rs, issue_target)} | {meets(rs, floor_target)} |")
+            f"{rs[0].passes:.1f} | {meets(rs, asr_target)} | {meets(rs, floor_target)} |")
     return lines
 
 
@@ -166,7 +163,7 @@ def report(rows: list[Row], seeds, samples: int, seconds: float | None) -> str:
     head = [
         "## Lab: attack success rate with and without robust unlearning",
         "",
-        f"`python benchmarks/lab_attack.py` ({platform.machine()}, CPU, "
+        f"`python -m benchmarks.lab_attack` ({platform.machine()}, CPU, "
         f"{torch.get_num_threads()} thread(s); seeds {', '.join(map(str, seeds))}"
         + (f"; {seconds / 60:.0f} min" if seconds else "") + "). "
         "Before the attack: the residual over the concept's target prompts (≥ 150 samples). "
@@ -193,7 +190,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concepts", nargs="+", default=["red", "square"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, choices=list(labelled_methods()),
+    parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, choices=list(shapes_labels()),
                         metavar="LABEL", help="labels of lab_erasure.py's --methods")
     parser.add_argument("--robust", nargs="+", default=["off", "on"], choices=list(ROBUST))
     parser.add_argument("--samples", type=int, default=150)
@@ -209,17 +206,14 @@ def main() -> None:
         body = report(rows, sorted({r.seed for r in rows}), args.samples, None)
     else:
         start, rows = time.perf_counter(), []
-        world = load_world()
+        world = load_world(SHAPES_WORLD)
         for name in args.concepts:
-            concept = LabConcept.parse(name)
-            plan = EvalPlan.sized(concept)
+            plan = EvalPlan.sized(LabConcept.parse(name))
             for seed in args.seeds:
-                base = evaluate(world, plan, seed)
-                floor = chance_floor(world, concept, plan.n_target, seed)
+                original = measure_original(world, plan, seed)
                 for method in args.methods:
                     for robust in args.robust:
-                        rows.append(measure(world, concept, method, robust, seed, base, floor,
-                                            plan, args.samples))
+                        rows.append(measure(world, method, robust, seed, original, plan, args.samples))
                         print(json.dumps(asdict(rows[-1])), flush=True)
                         if args.json:
                             args.json.write_text(json.dumps([asdict(r) for r in rows], indent=1))

@@ -1,14 +1,14 @@
-"""Does the sensitivity view predict unlearning outcomes? Measured on the lab model.
+"""Does the sensitivity view predict unlearning outcomes? Measured on the shapes-world model.
 
-    python benchmarks/lab_sensitivity.py                       # red and circle, seed 0
-    python benchmarks/lab_sensitivity.py --concepts red --top-k 2 3 --no-write
+    python -m benchmarks.lab_sensitivity                       # red and circle, seed 0
+    python -m benchmarks.lab_sensitivity --concepts red --top-k 2 3 --no-write
 
 1. Anchor map vs outcome. For each candidate anchor of a concept (the superclass, the empty
    prompt, other values of the same factor, trained synonyms, and the adversarial anchors
    adv1/adv2 the loop finds), its map position is measured on the frozen model (closeness,
    retention; `advanchor_core.sensitivity.anchor_map`, probed at the run's own training
    latents), then the concept is unlearned towards it with the lab's tuned settings
-   (`advanchor_core/lab/erase.py`, one budget for all) and evaluated with the lab's metrics.
+   (`advanchor_lab/erase.py`, one budget for all) and evaluated with the lab's metrics.
    Reported: Spearman rank correlations between position and outcome over all candidates.
 2. Sensitivity-guided layers. adv2 unlearning on all cross-attention (`xattn`, the reference)
    against the top-k most sensitive attn2 layers and, as a control, the k least sensitive
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -31,23 +30,22 @@ from pathlib import Path
 import torch
 from scipy.stats import spearmanr
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from advanchor_core import plots
+from advanchor_core.concept import encode_concept
+from advanchor_core.delta_files import save_erasure
+from advanchor_core.sensitivity import (ProbeConfig, anchor_map, layer_sensitivity, make_probes,
+                                        select_layers, standard_candidates)
+from advanchor_core.unlearn import unlearn
+from advanchor_lab.erase import LATENT_SAMPLES, METHODS, training_latents
+from advanchor_lab.measure import Timer
+from advanchor_lab.shapes import data
+from advanchor_lab.shapes.concept import LabConcept
+from advanchor_lab.shapes.metrics import EvalPlan, Original, compare, measure_original
+from advanchor_lab.shapes.world import SHAPES_WORLD
+from advanchor_lab.world import load_world
+from benchmarks.results_md import write_section
 
-from advanchor_core import plots  # noqa: E402
-from advanchor_core.concept import encode_concept  # noqa: E402
-from advanchor_core.delta_files import save_erasure  # noqa: E402
-from advanchor_core.lab import data  # noqa: E402
-from advanchor_core.lab.erase import LATENT_SAMPLES, METHODS, training_latents  # noqa: E402
-from advanchor_core.lab.metrics import (EvalPlan, LabConcept, Timer, chance_floor,  # noqa: E402
-                                        compare, evaluate)
-from advanchor_core.lab.world import load_world  # noqa: E402
-from advanchor_core.sensitivity import (ProbeConfig, anchor_map, layer_sensitivity,  # noqa: E402
-                                        make_probes, select_layers, standard_candidates)
-from advanchor_core.unlearn import unlearn  # noqa: E402
-from benchmarks.results_md import write_section  # noqa: E402
-
-FIGURE = ROOT / "benchmarks" / "lab_sensitivity.png"
+FIGURE = Path(__file__).resolve().parent / "lab_sensitivity.png"
 PROBES = ProbeConfig(latents=4, timesteps=(0.2, 0.5, 0.8), seed=0)
 
 
@@ -97,18 +95,18 @@ def file_kib(erasure) -> float:
         return path.stat().st_size / 1024
 
 
-def run(world, concept: LabConcept, core, cfg, latents, plan, base, floor, seed: int):
+def run(world, concept: LabConcept, core, cfg, latents, plan, original: Original, seed: int):
     """Unlearn with `cfg` on the shared training latents; compare with the original."""
     cfg = replace(cfg, seed=seed)
     torch.manual_seed(seed)
     with Timer() as timer:
         cc = encode_concept(world.encoder, core)
         result = unlearn(world.denoiser, cc, cfg, latents=latents)
-    return result, compare(world, plan, result.erasure.tensors, seed, before=base, floor=floor,
-                           seconds=timer.seconds), cc
+    return result, compare(world, plan, original, seed, result.erasure.tensors, timer.seconds), cc
 
 
-def anchor_study(world, concept: LabConcept, seed: int, plan, base, floor, latents, probes) -> list[Outcome]:
+def anchor_study(world, concept: LabConcept, seed: int, plan, original: Original, latents,
+                 probes) -> list[Outcome]:
     core = concept.core_concept()
     rows: list[Outcome] = []
     jobs: list[tuple[str, str, object, object]] = [
@@ -119,7 +117,7 @@ def anchor_study(world, concept: LabConcept, seed: int, plan, base, floor, laten
              for name, prompt in fixed_candidates(concept).items()]
     jobs += [(f"adversarial ({m})", "adversarial", METHODS[m], core) for m in ("adv1", "adv2")]
     for name, kind, cfg, c in jobs:
-        result, cmp, cc = run(world, concept, c, cfg, latents, plan, base, floor, seed)
+        result, cmp, cc = run(world, concept, c, cfg, latents, plan, original, seed)
         cond = result.anchor.conditioning().detach() if kind == "adversarial" else cc.fixed_anchor
         point = anchor_map(world.denoiser, cc, {name: (kind, cond)}, probes).points[0]
         rows.append(Outcome(concept.word, name, kind, point.closeness, point.retention,
@@ -128,7 +126,7 @@ def anchor_study(world, concept: LabConcept, seed: int, plan, base, floor, laten
     return rows
 
 
-def layer_study(world, concept: LabConcept, seed: int, plan, base, floor, latents, probes,
+def layer_study(world, concept: LabConcept, seed: int, plan, original: Original, latents, probes,
                 ks: list[int]) -> tuple[list[LayerRun], object]:
     core = concept.core_concept()
     cfg = METHODS["adv2"]
@@ -147,10 +145,10 @@ def layer_study(world, concept: LabConcept, seed: int, plan, base, floor, latent
     out = []
     for arm, params, extra in arms:
         result, cmp, _ = run(world, concept, core, replace(cfg, parameters=params), latents, plan,
-                             base, floor, seed)
+                             original, seed)
         layers = 7 if params == "xattn" else len({p.split(".attn2.")[0] for p in params})
         out.append(LayerRun(concept.word, arm, layers, sum(v.numel() for v in result.erasure.tensors.values()),
-                            cmp.after.residual, floor, cmp.preservation, cmp.seconds, extra,
+                            cmp.after.residual, cmp.floor, cmp.preservation, cmp.seconds, extra,
                             file_kib(result.erasure)))
         print(json.dumps(out[-1].__dict__), flush=True)
     return out, sens
@@ -205,32 +203,31 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    world = load_world()
+    world = load_world(SHAPES_WORLD)
     outcomes: list[Outcome] = []
     layer_runs: list[LayerRun] = []
     rankings = {}
     for name in args.concepts:
         concept = LabConcept.parse(name)
         plan = EvalPlan(concept, n_target=2, n_preserve=1, n_leak=1)
-        base = evaluate(world, plan, args.seed)
-        floor = chance_floor(world, concept, plan.n_target, args.seed)
+        original = measure_original(world, plan, args.seed)
         latents = training_latents(world, concept, LATENT_SAMPLES, args.seed)
         probes = make_probes(world.denoiser, PROBES, latents=latents)
-        outcomes += anchor_study(world, concept, args.seed, plan, base, floor, latents, probes)
-        runs, sens = layer_study(world, concept, args.seed, plan, base, floor, latents, probes, args.top_k)
+        outcomes += anchor_study(world, concept, args.seed, plan, original, latents, probes)
+        runs, sens = layer_study(world, concept, args.seed, plan, original, latents, probes, args.top_k)
         layer_runs += runs
         rankings[concept.word] = [(plots.short_layer(n), s) for n, s in zip(sens.layers, sens.scores())]
     lines = [
         "## Lab sensitivity: does the anchor map predict outcomes; sensitivity-guided layers",
         "",
-        f"`python benchmarks/lab_sensitivity.py --concepts {' '.join(args.concepts)} --seed {args.seed} "
+        f"`python -m benchmarks.lab_sensitivity --concepts {' '.join(args.concepts)} --seed {args.seed} "
         f"--top-k {' '.join(map(str, args.top_k))}` — {platform.machine()} CPU, "
         f"{torch.get_num_threads()} thread(s), torch {torch.__version__}; "
         f"{time.perf_counter() - start:.0f} s in all.",
         "",
         "Map positions are measured on the frozen lab model at the run's own training latents "
         f"({PROBES.latents} latents × timesteps {PROBES.timesteps}); every anchor is then used for "
-        "unlearning with the lab's tuned budget (`advanchor_core/lab/erase.py`: fixed anchors "
+        "unlearning with the lab's tuned budget (`advanchor_lab/erase.py`: fixed anchors "
         "with the fixed-superclass settings, adversarial ones with adv1/adv2), and scored with "
         "the lab's metrics (`EvalPlan(n_target=2, n_preserve=1)`: 30 target and 30 preserve "
         "samples, so ±9 points on residual). *residual*: target samples still showing the "

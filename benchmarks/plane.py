@@ -1,4 +1,4 @@
-"""The decision plane both lab benchmarks report (issue 10), in one place.
+"""The decision plane both lab erasure benchmarks report, and the per-seed tables they render.
 
 A row is on the plane when its residual is at most floor + 5 points, at most 5% of its target
 samples are invalid and preservation is at least 95%; a method is on it for a concept when every
@@ -10,11 +10,18 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 SLACK = 0.05
+# A table column: its header, and its cell from every seed's row of one (concept, method).
+Column = tuple[str, Callable[[Sequence], str]]
 
 
 def meets(row) -> dict[str, bool]:
     return {"floor": row.residual <= row.floor + SLACK, "valid": row.invalid <= 0.05,
             "preserve": row.preservation >= 0.95}
+
+
+def pct(x: float | None) -> str:
+    """A share as the tables print it; "–" where there is nothing to measure (None, NaN)."""
+    return "–" if x is None or x != x else f"{100 * x:.0f}%"
 
 
 def per_seed(rows: Sequence, cell: Callable[[object], str]) -> str:
@@ -27,6 +34,17 @@ def targets_met(rows: Sequence) -> str:
     met = [meets(r) for r in rows]
     ok = [k for k in met[0] if all(m[k] for m in met)]
     return "all" if len(ok) == len(met[0]) else ", ".join(ok) or "none"
+
+
+def table(rows: Sequence, key: str, columns: Sequence[Column]) -> list[str]:
+    """A markdown table, one line per (concept, method) in order of appearance: the concept's
+    name (row attribute `key`), the method, then `columns`."""
+    lines = ["| " + " | ".join([key, "method", *(head for head, _ in columns)]) + " |",
+             "|" + "---|" * (len(columns) + 2)]
+    for name, method in dict.fromkeys((getattr(r, key), r.method) for r in rows):
+        rs = [r for r in rows if (getattr(r, key), r.method) == (name, method)]
+        lines.append("| " + " | ".join([name, method, *(cell(rs) for _, cell in columns)]) + " |")
+    return lines
 
 
 def verdict(rows: Sequence, key: str, noun: str) -> list[str]:

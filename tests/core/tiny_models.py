@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from advanchor_core.models import UNet, UNetConfig
+from advanchor_lab.unet import UNet, UNetConfig
 
 from ..comfy_support.runtime import comfyui_dir
 

@@ -1,19 +1,21 @@
-"""The world is what it claims to be, and the classifier reads it back exactly."""
+"""The shapes world is what it claims to be, and the classifier reads it back exactly."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from advanchor_core.lab import data
-from advanchor_core.lab.classifier import classify, noisy
-from advanchor_core.lab.text import load_encoder
+from advanchor_lab.measure import noisy
+from advanchor_lab.pixels import to_tensor
+from advanchor_lab.shapes import data
+from advanchor_lab.shapes.classifier import classify
+from advanchor_lab.text import load_encoder
 
 
 def test_world_is_complete_and_deterministic():
     images, items = data.dataset()
     assert images.shape == (4950, 3, 16, 16) and len(items) == 4950
     assert len({(i.colour, i.shape, i.texture) for i in items}) == 45
-    assert torch.equal(images, data.to_tensor(np.stack([data.render(i) for i in items])))
+    assert torch.equal(images, to_tensor(np.stack([data.render(i) for i in items])))
     a = data.sample_captions(items[:200], np.random.default_rng(3))
     b = data.sample_captions(items[:200], np.random.default_rng(3))
     assert a == b and "" in a

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from advanchor_core.lab import demo
+from advanchor_lab import demo
 
 
 @pytest.mark.parametrize("concept, first_row", [("green", '"green" still drawn'),

@@ -1,8 +1,9 @@
 """The committed lab model draws its world, and an adversarial-anchor erasure works on it."""
 from __future__ import annotations
 
-from advanchor_core.lab.erase import erase
-from advanchor_core.lab.metrics import EvalPlan, LabConcept, concept_accuracy, evaluate
+from advanchor_lab.erase import erase
+from advanchor_lab.shapes.concept import LabConcept
+from advanchor_lab.shapes.metrics import EvalPlan, concept_accuracy, evaluate
 
 
 def test_lab_model_draws_every_training_concept(world):

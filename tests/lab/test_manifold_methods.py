@@ -1,10 +1,14 @@
-"""The lab's on-manifold anchor methods (issue 10): wired without touching the others."""
+"""The lab's methods: the on-manifold anchors wired without touching the others, and the
+default the product's."""
+import inspect
+
 import torch
 
 from advanchor_core.concept import encode_concept
-from advanchor_core.lab.erase import METHODS, MANIFOLD_METHODS
-from advanchor_core.lab.metrics import LabConcept
-from advanchor_core.lab.text import load_encoder
+from advanchor_core.defaults import RECOMMENDED
+from advanchor_lab.erase import ALL_METHODS, DEFAULT_METHOD, MANIFOLD_METHODS, METHODS, erase
+from advanchor_lab.shapes.concept import LabConcept
+from advanchor_lab.text import load_encoder
 
 
 def test_manifold_methods_are_named_apart_from_the_benchmarked_ones():
@@ -13,6 +17,11 @@ def test_manifold_methods_are_named_apart_from_the_benchmarked_ones():
     anchors = {k: (c.anchor.loss, c.anchor.space, c.anchor.start) for k, c in MANIFOLD_METHODS.items()}
     assert anchors == {"adv-keep": ("keep", "output", "concept"), "adv-soft": ("keep", "input", "concept"),
                        "adv-map": ("keep", "output", "map")}
+
+
+def test_the_default_method_is_the_product_s_recommended_one():
+    assert DEFAULT_METHOD == RECOMMENDED.method and DEFAULT_METHOD in ALL_METHODS
+    assert inspect.signature(erase).parameters["method"].default == DEFAULT_METHOD
 
 
 def test_candidates_are_the_factor_s_other_values_and_the_synonyms():

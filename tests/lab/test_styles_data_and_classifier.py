@@ -7,10 +7,12 @@ import numpy as np
 import torch
 
 from advanchor_core.concept import encode_concept
-from advanchor_core.lab.styles import data
-from advanchor_core.lab.styles.classifier import classify, factors, noisy, truth
-from advanchor_core.lab.styles.text import load_encoder
-from advanchor_core.lab.styles.world import style_concept
+from advanchor_lab.measure import noisy
+from advanchor_lab.pixels import to_tensor
+from advanchor_lab.styles import captions, data
+from advanchor_lab.styles.classifier import classify, factors, truth
+from advanchor_lab.styles.concept import style_concept
+from advanchor_lab.text import load_encoder
 
 
 def test_world_is_complete_and_deterministic():
@@ -22,8 +24,8 @@ def test_world_is_complete_and_deterministic():
                for it in some[:5])
     rng = lambda: np.random.default_rng(3)  # noqa: E731
     assert np.array_equal(data.sample_items(300, rng()), data.sample_items(300, rng()))
-    a = data.sample_captions([items[i] for i in range(0, 36000, 120)], rng())
-    assert a == data.sample_captions([items[i] for i in range(0, 36000, 120)], rng()) and "" in a
+    a = captions.sample_captions([items[i] for i in range(0, 36000, 120)], rng())
+    assert a == captions.sample_captions([items[i] for i in range(0, 36000, 120)], rng()) and "" in a
     # the frame's outer ring is always plain background: the classifier reads the tint there
     edge = np.ones((16, 16), bool)
     edge[1:-1, 1:-1] = False
@@ -49,19 +51,19 @@ def test_captions_follow_the_rules_and_held_out_phrasings_are_never_trained():
     _, items = data.dataset()
     rng = np.random.default_rng(0)
     zorbic = next(it for it in items if it.style == "zorbic")
-    caps = [data.sample_caption(zorbic, rng) for _ in range(4000)]
+    caps = [captions.sample_caption(zorbic, rng) for _ in range(4000)]
     share = lambda pred: np.mean([pred(c) for c in caps])  # noqa: E731
-    assert abs(share(lambda c: c == "") - data.P_EMPTY) < 0.02
+    assert abs(share(lambda c: c == "") - captions.P_EMPTY) < 0.02
     assert share(lambda c: "zorbic" in c) > 0.45 and share(lambda c: "some style" in c) > 0.05
     assert share(lambda c: "with" in c) > 0.1
     assert not any(w in c for c in caps for w in ("cool", "warm", "dots", "checks"))
-    trained = set(data.training_captions())
+    trained = set(captions.training_captions())
     assert set(caps) <= trained and len(trained) == 2953
-    held = [data.style_prompt(s, c, sh, b, t) for s in data.STYLES for t in data.HELDOUT_TEMPLATES
+    held = [captions.style_prompt(s, c, sh, b, t) for s in data.STYLES for t in captions.HELDOUT_TEMPLATES
             for c in (None, "red") for sh in (None, "circle") for b in (None, "grey")]
     assert not set(held) & trained
     assert not any(" the style of " in c or ", " in c and c.endswith(" style") for c in trained)
-    enc = load_encoder()
+    enc = load_encoder(20)
     longest = max(len(enc.tokenizer(c)["input_ids"]) for c in trained | set(held))
     assert longest <= enc.max_tokens == 20
 
@@ -85,21 +87,19 @@ def test_classifier_rejects_noise_washes_and_empty_frames():
     assert not any(p.valid for p in classify(wash))
     empty = np.stack([np.broadcast_to(data.background_rgb(b, t), (16, 16, 3)).astype(np.uint8)
                       for b in data.BACKGROUNDS for t in data.TINTS])
-    assert not any(p.valid for p in classify(data.to_tensor(empty)))
+    assert not any(p.valid for p in classify(to_tensor(empty)))
     # a shape whose pattern is smeared into grey is not a valid sample of any look
     it = data.Item("red", "circle", "black", data.STYLES["zorbic"], 10, 3, 3)
     smeared = data.render(it).astype(np.float32)
     mask = data.shape_mask("circle", 10, 3, 3)
     smeared[mask] = 0.5 * smeared[mask] + 0.5 * 128
-    assert not classify(data.to_tensor(smeared[None].astype(np.uint8)))[0].valid
+    assert not classify(to_tensor(smeared[None].astype(np.uint8)))[0].valid
 
 
-def test_encoder_at_20_tokens_matches_the_first_lab_and_styles_become_concepts():
-    from advanchor_core.lab.text import load_encoder as load_lab_encoder
-
-    enc = load_encoder()
+def test_encoder_at_20_tokens_matches_the_12_token_one_and_styles_become_concepts():
+    enc = load_encoder(20)
     short = "a red circle"
-    x20, x12 = enc.encode([short]), load_lab_encoder().encode([short])
+    x20, x12 = enc.encode([short]), load_encoder().encode([short])
     assert x20.shape == (1, 20, 384) and torch.allclose(x20[:, :12], x12, atol=1e-5)
     assert x20[0, 12:].abs().sum() == 0
     cc = encode_concept(enc, style_concept("zorbic"))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from advanchor_core.lab.styles import data
-from advanchor_core.lab.styles.metrics import (StyleComparison, StyleConcept, StylePlan,
-                                               evaluate_style)
-from advanchor_core.lab.styles.world import load_world
+from advanchor_lab.styles import captions, data
+from advanchor_lab.styles.concept import StyleConcept
+from advanchor_lab.styles.metrics import StyleComparison, StylePlan, evaluate_style
+from advanchor_lab.styles.world import STYLES_WORLD
+from advanchor_lab.world import load_world
 
 
 def test_neighbours_share_an_attribute_and_candidates_are_the_other_style_words():
@@ -33,14 +34,14 @@ def test_a_plan_draws_150_target_samples_and_floor_prompts_at_the_same_contents(
     plan = StylePlan(StyleConcept("fennic"))
     g = plan.groups
     assert len(g["in-style"]) + len(g["prefix"]) == 150
-    assert [r.content for r in g["floor"]] == [r.content for f in data.TRAINED_TEMPLATES for r in g[f]]
+    assert [r.content for r in g["floor"]] == [r.content for f in captions.TRAINED_TEMPLATES for r in g[f]]
     assert {r.key for r in g["other"]} == set(data.STYLES) - {"fennic"}
     assert all("fennic" not in r.prompt for n in ("other", "attribute", "bare") for r in g[n])
 
 
 def test_the_original_compared_with_itself_is_fully_preserved():
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    world = load_world()
+    world = load_world(STYLES_WORLD)
     plan = StylePlan(StyleConcept("zorbic"), n_target=3, n_heldout=1, n_other=1, n_attribute=1, n_bare=2)
     before = evaluate_style(world, plan, seed=0)
     zero = {n: torch.zeros_like(w) for n, w in world.denoiser.named_weights().items() if "attn2" in n}

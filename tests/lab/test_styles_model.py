@@ -1,27 +1,26 @@
-"""The style-world model draws its styles, attributes and content (skipped until one is
-committed at `advanchor_core/lab/weights/styles_unet.safetensors`)."""
+"""The committed style-world model (`advanchor_lab/weights/styles_unet.safetensors`) draws its
+styles, attributes and content."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from advanchor_core.lab.styles import data
-from advanchor_core.lab.styles.evaluate import requests, score
-from advanchor_core.lab.styles.world import WEIGHTS, load_world
+from advanchor_lab.styles import captions, data
+from advanchor_lab.styles.families import requests, score
+from advanchor_lab.styles.world import STYLES_WORLD
+from advanchor_lab.world import load_world
 
 
 @pytest.fixture(scope="module")
 def style_world():
-    if not WEIGHTS.exists():
-        pytest.skip("no style-world model committed yet (python -m advanchor_core.lab.styles.train)")
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    return load_world(WEIGHTS)
+    return load_world(STYLES_WORLD)
 
 
 def test_style_model_draws_every_style_in_both_trained_phrasings(style_world):
-    s = score(style_world, requests(2, tuple(data.TRAINED_TEMPLATES)), seed=0)
+    s = score(style_world, requests(2, tuple(captions.TRAINED_TEMPLATES)), seed=0)
     assert s.accuracy("in-style") >= 0.9 and s.accuracy("prefix") >= 0.9, \
-        {(f, st): s.accuracy(f, st) for f in data.TRAINED_TEMPLATES for st in data.STYLES}
+        {(f, st): s.accuracy(f, st) for f in captions.TRAINED_TEMPLATES for st in data.STYLES}
     assert style_world.meta["world"] == "styles" and style_world.encoder.max_tokens == 20
 
 

@@ -1,8 +1,9 @@
-"""Image grids of lab samples for the demo and the benchmark (matplotlib, Agg, PNG)."""
+"""What the demo and the benchmark show: image grids of lab samples (matplotlib, Agg, PNG)
+and the demo's before/after table."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import matplotlib
 
@@ -11,7 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from torch import Tensor  # noqa: E402
 
-from .data import to_uint8  # noqa: E402
+from .pixels import to_uint8  # noqa: E402
+from .world import World  # noqa: E402
 
 
 def strip(images: Tensor, scale: int = 4, gap: int = 2) -> np.ndarray:
@@ -41,3 +43,25 @@ def image_grid(rows: Sequence[tuple[str, Tensor]], path: Path, title: str = "") 
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def before_after_rows(world: World, labels: list[str], batch: list[str], n: int, seed: int,
+                      delta: Mapping[str, Tensor]) -> list[tuple[str, Tensor]]:
+    """Grid rows for `batch` (n prompts per label) sampled before and after at the same seeds."""
+    before = world.sample(batch, seed=seed)
+    after = world.sample(batch, seed=seed, delta=delta)
+    rows = []
+    for i, label in enumerate(labels):
+        rows += [(f"{label}\nbefore", before[i * n:(i + 1) * n]), ("after", after[i * n:(i + 1) * n])]
+    return rows
+
+
+def pct(x: float) -> str:
+    """A share as the before/after table prints it."""
+    return f"{100 * x:5.0f}%"
+
+
+def before_after_table(rows: Sequence[tuple[str, str, str, str]]) -> str:
+    """(metric, before, after, note) rows, the metric column as wide as its longest entry."""
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(f"{r[0]:<{width}}  {r[1]:>7} {r[2]:>7}  {r[3]}" for r in rows)

@@ -1,4 +1,4 @@
-"""The lab's world: 16×16 coloured shapes on textured backgrounds, with captions.
+"""The shapes world: 16×16 coloured shapes on textured backgrounds, with captions.
 
 Why procedural: erasure can only be *measured* where every concept of the world is known exactly
 (`classifier.py` reads it back from pixels). Every image is drawn from three independent
@@ -14,10 +14,10 @@ from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
-import torch
 from torch import Tensor
 
-SIZE = 16
+from ..pixels import SIZE, to_tensor
+
 SHAPE_SIZES = (8, 9, 10)
 MARGIN = 1
 
@@ -43,7 +43,7 @@ TRAINED_SYNONYMS: dict[str, tuple[str, ...]] = {"red": ("crimson", "scarlet")}
 HELDOUT_SYNONYMS: dict[str, tuple[str, ...]] = {"red": ("ruby", "cherry-red")}
 SYNONYM_RATE = 0.3  # share of red captions that use a trained synonym instead of "red"
 
-# Caption dropout (lab notes): colour word 20%, texture phrase 30%, empty caption 10%.
+# Caption dropout: colour word 20%, texture phrase 30%, empty caption 10%.
 P_DROP_COLOUR = 0.2
 P_DROP_TEXTURE = 0.3
 P_EMPTY = 0.1
@@ -126,17 +126,6 @@ def all_items() -> list[Item]:
     return [Item(colour, shape, texture, s, r, c)
             for colour in COLOURS for shape in SHAPES for texture in TEXTURES
             for (s, r, c) in placements()]
-
-
-def to_tensor(images: np.ndarray) -> Tensor:
-    """NHWC uint8 → NCHW float in [-1, 1] (the model's pixel space)."""
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-
-
-def to_uint8(x: Tensor) -> np.ndarray:
-    """NCHW in [-1, 1] → NHWC uint8 (what the classifier and the image grids read)."""
-    x = ((x.detach().float().clamp(-1, 1) + 1.0) * 127.5).round()
-    return x.permute(0, 2, 3, 1).to(torch.uint8).cpu().numpy()
 
 
 @lru_cache(maxsize=1)

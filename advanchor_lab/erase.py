@@ -1,4 +1,4 @@
-"""Run the core's unlearning on the lab model, with settings tuned for its size.
+"""Run the core's unlearning on a lab model, with settings tuned for its size.
 
 Why lab-specific settings: the reference hyper-parameters (lr 1e-5, 51 batch-1 updates, anchor
 lr 1e-4) are sized for SD1.5's 860M parameters and CLIP's embedding scale; on a 1.9M-parameter
@@ -11,13 +11,10 @@ update (warm-started), bound relative to the token norm. With L_adv2 a bound ≤
 anchor red (nothing is erased); from 0.5 on — and with no bound, early stop included — the
 anchor that minimises L_adv2 is *no object at all* (an empty background), so the concept goes
 but its objects go with it. 0.5 is the default: the smallest bound that erases.
-ESD is the published one at its default η = 1: target ε*(∅) − (ε*(c) − ε*(∅)). (It used η = 2
-while the core's ESD target was wrongly ε*(c) − η(ε*(c) − ε*(∅)): at η = 1 that is just the
-empty-prompt anchor's ε*(∅) and repeated that row, and η = 2 gave 2ε*(∅) − ε*(c), which is the
-published target at η = 1 — so the ESD rows measured then are this setting's.)
+ESD is the published one at its default η = 1: target ε*(∅) − (ε*(c) − ε*(∅)).
 
-Anchors meant to stay on the data manifold (issue 10), same budget, kept apart from `METHODS`
-so the benchmark's default method set is unchanged (`erase` runs either):
+Anchors meant to stay on the data manifold, same budget, kept apart from `METHODS` so the
+benchmark's default method set stays the five above (`erase` runs either):
 - "adv-keep": loss "keep" (concept share to −0.5, superclass component held at 1), 5 δ steps
   per update at lr 0.02, no bound — the loss has a finite minimiser of its own.
 - "adv-soft": the same loss with δ on MiniLM's input token embeddings, bound 1.0 × the
@@ -26,22 +23,26 @@ so the benchmark's default method set is unchanged (`erase` runs either):
   trained synonyms, in the anchor template) the anchor map ranks best — lowest retention at
   closeness ≥ 0.2 — and the "keep" loss refines it, one δ step per update, bound 1.0.
 Their settings come from one look at the anchors' own samples on "red" (seed 0), not a search.
+
+The default method is the product's (`advanchor_core.defaults.RECOMMENDED`): what measured best.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Callable, Protocol
+from typing import Callable
 
 import torch
 from torch import Tensor
 
-from ..anchors import AnchorConfig
-from ..concept import Concept, encode_concept
-from ..latents import LatentConfig
-from ..robust import PrefixAdversary, RobustConfig
-from ..unlearn import StepReport, UnlearnConfig, UnlearnResult, unlearn
-from .metrics import Timer
-from .world import World
+from advanchor_core.anchors import AnchorConfig
+from advanchor_core.concept import encode_concept
+from advanchor_core.defaults import RECOMMENDED
+from advanchor_core.latents import LatentConfig
+from advanchor_core.robust import PrefixAdversary, RobustConfig
+from advanchor_core.unlearn import StepReport, UnlearnConfig, UnlearnResult, unlearn
+
+from .measure import Timer
+from .world import LabTarget, World
 
 # Shared by every method: the matched budget.
 BASE = UnlearnConfig(steps=40, lr=3e-3, preservation=10.0, parameters="xattn",
@@ -70,16 +71,8 @@ MANIFOLD_METHODS: dict[str, UnlearnConfig] = {
 SEQUENTIAL: dict[str, UnlearnConfig] = {f"{m} sequential": replace(cfg, schedule="sequential")
                                         for m, cfg in MANIFOLD_METHODS.items()}
 ALL_METHODS: dict[str, UnlearnConfig] = {**METHODS, **MANIFOLD_METHODS, **SEQUENTIAL}
-DEFAULT_METHOD = "esd"  # what measured best (benchmarks/RESULTS.md: no anchor variant dominated)
+DEFAULT_METHOD = RECOMMENDED.method
 LATENT_SAMPLES = 16
-
-
-class LabTarget(Protocol):
-    """What `erase` needs of a concept of either lab world (`LabConcept`, `StyleConcept`)."""
-
-    def core_concept(self, retain: bool = False) -> Concept: ...
-
-    def anchor_candidates(self) -> tuple[str, ...]: ...
 
 
 @dataclass
@@ -96,7 +89,7 @@ def training_latents(world: World, concept: LabTarget, n: int, seed: int) -> Ten
     return world.sample([prompt] * n, seed=10_000 + seed)
 
 
-def erase(world: World, concept: LabTarget, method: str = "adv2", seed: int = 0,
+def erase(world: World, concept: LabTarget, method: str = DEFAULT_METHOD, seed: int = 0,
           config: UnlearnConfig | None = None, retain: bool = False,
           on_step: Callable[[StepReport], None] | None = None,
           robust: RobustConfig | None = None) -> LabErasure:

@@ -1,0 +1,20 @@
+"""The committed lab benchmark rows re-render the RESULTS.md sections they came from."""
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.lab_erasure import load, report
+from benchmarks.lab_worlds import BENCHES
+from benchmarks.results_md import RESULTS
+
+
+@pytest.mark.parametrize("world", list(BENCHES))
+def test_committed_rows_render_their_section(world):
+    bench = BENCHES[world]
+    rows, search_rows = load(bench, [RESULTS.parent / "results" / f"{bench.section}.json"])
+    body = report(bench, rows, search_rows, None, bench.section, grid=False).rstrip().splitlines()
+    text = RESULTS.read_text()
+    section = text.split(f"<!-- {bench.section}:start -->\n")[1].split(f"\n<!-- {bench.section}:end -->")[0]
+    committed = section.splitlines()
+    # line 2 is the command that made it and the machine: the rest is the rows and their reading
+    assert body[:2] + body[3:] == committed[:2] + committed[3:]
