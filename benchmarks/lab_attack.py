@@ -27,7 +27,6 @@ import json
 import platform
 import time
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 
 import torch
 
@@ -44,7 +43,7 @@ from advanchor_lab.shapes.world import SHAPES_WORLD
 from advanchor_lab.world import World, load_world
 from benchmarks.lab_worlds import shapes_labels
 from benchmarks.plane import pct, per_seed
-from benchmarks.results_md import write_section
+from benchmarks.results_md import add_row_arguments, write_section
 
 TUNED = ("red",)  # the robust settings were looked at on red only
 DEFAULT_METHODS = ["esd", "adv-keep sequential", "fixed-superclass", "adv2"]  # the defaults, the anchors
@@ -195,10 +194,7 @@ def main() -> None:
     parser.add_argument("--robust", nargs="+", default=["off", "on"], choices=list(ROBUST))
     parser.add_argument("--samples", type=int, default=150)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--no-write", action="store_true", help="print only")
-    parser.add_argument("--json", type=Path, help="also dump every row here (rewritten after each)")
-    parser.add_argument("--rows-from", nargs="+", type=Path,
-                        help="render RESULTS.md from earlier --json dumps instead of running")
+    add_row_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.rows_from:

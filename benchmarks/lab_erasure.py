@@ -34,7 +34,7 @@ from advanchor_lab.figures import image_grid
 from advanchor_lab.world import load_world
 from benchmarks.lab_worlds import BENCHES, Bench, Label
 from benchmarks.plane import table, verdict
-from benchmarks.results_md import write_section
+from benchmarks.results_md import add_row_arguments, write_section
 
 GRID = Path(__file__).resolve().parent / "lab_erasure_grid.png"
 TARGET_SAMPLES = 150
@@ -138,10 +138,7 @@ def main() -> None:
     parser.add_argument("--section", help="the RESULTS.md section to write (default: the world's; "
                                           "another name keeps the main table)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--no-write", action="store_true", help="print only")
-    parser.add_argument("--json", type=Path, help="also dump every row here (rewritten after each)")
-    parser.add_argument("--rows-from", nargs="+", type=Path,
-                        help="render RESULTS.md from earlier --json dumps instead of running")
+    add_row_arguments(parser)
     args = parser.parse_args()
     benches = list(BENCHES.values()) if args.world == "both" else [BENCHES[args.world]]
     if len(benches) > 1 and (args.json or args.rows_from or args.section or args.concepts):

@@ -18,7 +18,7 @@ import numpy as np
 from torch import Tensor
 
 from ..pixels import to_uint8
-from .data import COLOURS, SHAPES, TEXTURES, Item, placements, render, shape_mask, texture_image
+from .data import COLOURS, TEXTURES, Item, mask_bank, placements, render, shape_mask, texture_image
 
 SATURATION_MIN = 60.0  # max-min over RGB; the backgrounds are grey (0), palette colours ≥ 175
 MIN_OBJECT_PIXELS = 12
@@ -38,17 +38,6 @@ class Prediction:
     iou: float
     colour_dist: float
     recon_err: float
-
-
-@lru_cache(maxsize=1)
-def _mask_bank() -> tuple[np.ndarray, list[tuple[str, int, int, int]]]:
-    """[M, 256] float masks of every shape/placement and their (shape, size, row, col)."""
-    keys, masks = [], []
-    for shape in SHAPES:
-        for size, row, col in placements():
-            keys.append((shape, size, row, col))
-            masks.append(shape_mask(shape, size, row, col).ravel())
-    return np.stack(masks).astype(np.float32), keys
 
 
 @lru_cache(maxsize=1)
@@ -73,7 +62,7 @@ def classify_uint8(images: np.ndarray) -> list[Prediction]:
     n = imgs.shape[0]
     sat = imgs.max(axis=3) - imgs.min(axis=3)
     obj = sat > SATURATION_MIN  # [N, H, W]
-    bank, keys = _mask_bank()
+    bank, keys = mask_bank(tuple(placements()))
     flat = obj.reshape(n, -1).astype(np.float32)
     inter = flat @ bank.T
     union = flat.sum(1, keepdims=True) + bank.sum(1)[None] - inter

@@ -112,6 +112,15 @@ def placements() -> list[tuple[int, int, int]]:
     return out
 
 
+@lru_cache(maxsize=4)
+def mask_bank(boxes: tuple[tuple[int, int, int], ...]) -> tuple[np.ndarray, list[tuple[str, int, int, int]]]:
+    """[M, 256] float masks of every shape in every (size, row, col) box, with their (shape,
+    size, row, col): what both worlds' classifiers match a drawn object against."""
+    keys = [(shape, size, row, col) for shape in SHAPES for size, row, col in boxes]
+    masks = [shape_mask(*key).ravel() for key in keys]
+    return np.stack(masks).astype(np.float32), keys
+
+
 def render(item: Item) -> np.ndarray:
     """HWC uint8 image of one item."""
     bg = texture_image(item.texture)

@@ -23,9 +23,10 @@ import numpy as np
 from torch import Tensor
 
 from ..pixels import SIZE, to_uint8
+from ..shapes.data import mask_bank
 from . import data
-from .data import (BACKGROUNDS, COLOURS, INK_RGB, OUTLINE_RGB, PATTERNS, SHAPES, TINTS, Item, Look,
-                   pattern_mask, placements, render, ring, shape_mask)
+from .data import (BACKGROUNDS, COLOURS, INK_RGB, OUTLINE_RGB, PATTERNS, TINTS, Item, Look,
+                   pattern_mask, render, ring)
 
 MIN_OBJECT_PIXELS = 12
 VALID_IOU = 0.5
@@ -69,16 +70,6 @@ class Prediction:
 
 
 @lru_cache(maxsize=1)
-def _mask_bank() -> tuple[np.ndarray, list[tuple[str, int, int, int]]]:
-    keys, masks = [], []
-    for shape in SHAPES:
-        for size, row, col in placements():
-            keys.append((shape, size, row, col))
-            masks.append(shape_mask(shape, size, row, col))
-    return np.stack(masks), keys
-
-
-@lru_cache(maxsize=1)
 def _backgrounds() -> tuple[list[tuple[str, str]], np.ndarray]:
     keys = [(bg, tint) for bg in BACKGROUNDS for tint in TINTS]
     return keys, np.stack([data.background_rgb(bg, tint) for bg, tint in keys]).astype(np.float32)
@@ -106,8 +97,7 @@ def classify_uint8(images: np.ndarray) -> list[Prediction]:
     names = list(COLOURS)
     palette = np.array([COLOURS[c] for c in names], np.float32)
     fixed = np.array([OUTLINE_RGB, INK_RGB], np.float32)
-    bank, keys = _mask_bank()
-    flat_bank = bank.reshape(len(keys), -1).astype(np.float32)
+    flat_bank, keys = mask_bank(tuple(data.placements()))
     bank_area = flat_bank.sum(1)
     out = []
     for i in range(n):
@@ -128,7 +118,7 @@ def classify_uint8(images: np.ndarray) -> list[Prediction]:
             shape, *size_rc = keys[best]
             best_iou = float(iou[best])
         if shape is not None:
-            mask = bank[best]
+            mask = flat_bank[best].reshape(SIZE, SIZE) > 0.5
             ink = label[mask] == INK
             mismatch = {p: int((ink != pattern_mask(p)[mask]).sum()) for p in PATTERNS}
             pattern = min(mismatch, key=mismatch.get)

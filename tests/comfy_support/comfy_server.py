@@ -27,6 +27,8 @@ from .runtime import REPO, comfyui_dir, python_path_entries
 
 PACK_DIR_NAME = "ComfyUI-AdvAnchor"
 
+THIN_SD15 = "thin_sd15.safetensors"  # made by checkpoint.py
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -172,6 +174,22 @@ class ComfyServer:
 
     def run(self, graph: dict, timeout: float = 240.0) -> dict:
         return self.wait(self.queue_prompt(graph), timeout)
+
+
+def start_test_server(work: Path, dit_models: bool = False) -> ComfyServer:
+    """A started headless ComfyUI as the server and workflow tests use it: the pack, the thin
+    SD1.5 checkpoint, the tests' own tiny Flux nodes and, with `dit_models`, the thin SD3/Flux
+    files in their model folders. ADVANCHOR_TEST_THREADS sets its torch threads (default 1)."""
+    from . import generated
+
+    srv = ComfyServer(work, threads=int(os.environ.get("ADVANCHOR_TEST_THREADS", "1")))
+    srv.prepare()
+    generated.link_into(srv.checkpoints, "checkpoint.py", THIN_SD15)
+    if dit_models:
+        generated.link_into(srv.base / "models", "checkpoint_dit.py", "")
+    srv.add_custom_nodes(Path(__file__).resolve().parent / "tiny_nodes")
+    srv.start()
+    return srv
 
 
 def messages(entry: dict, kind: str) -> list[dict]:

@@ -56,3 +56,14 @@ def effective_unet_state(patcher) -> dict[str, torch.Tensor]:
 
     mm.load_models_gpu([patcher], force_full_load=True)
     return unet_state(patcher)
+
+
+def assert_matches_apply_model(den, base, x_t: torch.Tensor, steps: torch.Tensor, cond: torch.Tensor) -> None:
+    """The bridge's ε, as x0, equals ComfyUI's own `apply_model` at the same σ: the core sees
+    the model ComfyUI samples."""
+    with torch.inference_mode():
+        x0_core = den.schedule.x0_from_eps(x_t, steps, den(x_t, steps, cond))
+        sigma = base.model_sampling.sigma(steps.float())
+        abar = den.schedule.alphas_cumprod[steps].reshape(-1, 1, 1, 1)
+        x0_comfy = base.apply_model(x_t / abar.sqrt(), sigma, c_crossattn=cond)
+    assert torch.allclose(x0_core, x0_comfy, atol=1e-3, rtol=1e-3)

@@ -35,6 +35,17 @@ def init_weights(module: torch.nn.Module, seed: int) -> None:
             p.copy_(0.02 * torch.randn(p.shape, generator=g))
 
 
+def seeded_patcher(base, seed: int):
+    """A ModelPatcher around `base` with seeded weights, on ComfyUI's devices, as a loader makes it."""
+    import comfy.model_management as mm
+    import comfy.model_patcher
+
+    init_weights(base.diffusion_model, seed)
+    base.eval()
+    return comfy.model_patcher.ModelPatcher(base, load_device=mm.get_torch_device(),
+                                            offload_device=mm.unet_offload_device())
+
+
 def sd15_config(unet_config: dict | None = None):
     import comfy.supported_models
 
@@ -44,15 +55,7 @@ def sd15_config(unet_config: dict | None = None):
 @torch.inference_mode()
 def tiny_model(seed: int = 0, unet_config: dict | None = None):
     """A ModelPatcher around a seeded SD1.5-layout BaseModel (ε-prediction, 1000 steps)."""
-    import comfy.model_management as mm
-    import comfy.model_patcher
-
-    config = sd15_config(unet_config)
-    base = config.get_model({})
-    init_weights(base.diffusion_model, seed)
-    base.eval()
-    return comfy.model_patcher.ModelPatcher(base, load_device=mm.get_torch_device(),
-                                            offload_device=mm.unet_offload_device())
+    return seeded_patcher(sd15_config(unet_config).get_model({}), seed)
 
 
 @torch.inference_mode()
@@ -67,11 +70,12 @@ def tiny_clip(seed: int = 1, model_config: dict | None = None):
 
 
 @torch.inference_mode()
-def tiny_vae(seed: int = 2):
+def tiny_vae(seed: int = 2, latent_channels: int = 4):
+    """A TAESD VAE with `latent_channels` (4: SD1.x/SD2/SDXL; 16: Flux/SD3), seeded."""
     import comfy.sd
     import comfy.taesd.taesd
 
-    taesd = comfy.taesd.taesd.TAESD(latent_channels=4)
+    taesd = comfy.taesd.taesd.TAESD(latent_channels=latent_channels)
     init_weights(taesd, seed)
     return comfy.sd.VAE(sd={k: v.clone() for k, v in taesd.state_dict().items()})
 
@@ -103,18 +107,13 @@ def tiny_family_model(family: str, seed: int = 0, prediction: str = "eps",
     """A ModelPatcher around a seeded UNet of `family`; `prediction` "eps" or "v" (SD2.x's
     768-px models are v-prediction; ComfyUI guesses that from weights, so it is set here)."""
     import comfy.model_base
-    import comfy.model_management as mm
-    import comfy.model_patcher
 
     config = family_config(family, unet_config)
     if prediction == "v":
         base = comfy.model_base.BaseModel(config, model_type=comfy.model_base.ModelType.V_PREDICTION)
     else:
         base = config.get_model({})
-    init_weights(base.diffusion_model, seed)
-    base.eval()
-    return comfy.model_patcher.ModelPatcher(base, load_device=mm.get_torch_device(),
-                                            offload_device=mm.unet_offload_device())
+    return seeded_patcher(base, seed)
 
 
 @torch.inference_mode()

@@ -16,7 +16,7 @@ import dataclasses
 
 import torch
 
-from .tiny import CLIP_LAYERS3, CLIP_SMALL, init_weights
+from .tiny import CLIP_LAYERS3, CLIP_SMALL, init_weights, seeded_patcher, tiny_vae
 
 FLUX_SMALL = dict(image_model="flux", in_channels=16, out_channels=16, vec_in_dim=768,
                   context_in_dim=768, hidden_size=32, mlp_ratio=2.0, num_heads=2, depth=2,
@@ -65,15 +65,9 @@ def init_buffers(module: torch.nn.Module, seed: int) -> None:
 
 
 def _patcher(config, seed: int):
-    import comfy.model_management as mm
-    import comfy.model_patcher
-
     base = config.get_model({})
-    init_weights(base.diffusion_model, seed)
-    init_buffers(base.diffusion_model, seed)
-    base.eval()
-    return comfy.model_patcher.ModelPatcher(base, load_device=mm.get_torch_device(),
-                                            offload_device=mm.unet_offload_device())
+    init_buffers(base.diffusion_model, seed)  # its own generator: independent of the weights'
+    return seeded_patcher(base, seed)
 
 
 @torch.inference_mode()
@@ -122,12 +116,6 @@ def tiny_sd3_clip(seed: int = 41, t5: bool = True):
     return clip
 
 
-@torch.inference_mode()
 def tiny_vae16(seed: int = 42):
     """A TAESD with 16 latent channels (the Flux/SD3 latent width), seeded."""
-    import comfy.sd
-    import comfy.taesd.taesd
-
-    taesd = comfy.taesd.taesd.TAESD(latent_channels=16)
-    init_weights(taesd, seed)
-    return comfy.sd.VAE(sd={k: v.clone() for k, v in taesd.state_dict().items()})
+    return tiny_vae(seed, latent_channels=16)

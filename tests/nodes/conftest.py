@@ -77,3 +77,15 @@ def concept(n):
     from tests.comfy_support.inprocess import run_node
 
     return run_node(n["concept"], concept="Van Gogh")[0]
+
+
+ERASE = dict(method="adversarial", iterations=4, anchor_steps=2, latent_source="noise", sample_size=64,
+             lr=1e-2, seed=3)  # a small erasure of the tiny model, for the nodes that read one
+
+
+@pytest.fixture(scope="module")
+def erased(n, tiny, concept):
+    """The tiny model after a small adversarial erasure of the concept."""
+    from tests.comfy_support.inprocess import run_node
+
+    return run_node(n["unlearn"], model=tiny["model"], clip=tiny["clip"], concept=concept, **ERASE)[0]

@@ -5,9 +5,10 @@ import json
 
 import pytest
 import torch
-from tests.comfy_support.inprocess import effective_unet_state, run_node
 
-ERASE = dict(method="adversarial", iterations=4, anchor_steps=2, latent_source="noise", sample_size=64, lr=1e-2, seed=3)
+from tests.comfy_support.inprocess import effective_unet_state, run_node
+from tests.nodes.conftest import ERASE
+
 ATTACK = dict(latent_source="noise", sample_size=64, steps=6, lr=0.05, seed=1)
 
 
@@ -16,11 +17,6 @@ def node(pack):
     from advanchor_pack.nodes.attack import AttackErasureNode
 
     return AttackErasureNode
-
-
-@pytest.fixture(scope="module")
-def erased(n, tiny, concept):
-    return run_node(n["unlearn"], model=tiny["model"], clip=tiny["clip"], concept=concept, **ERASE)[0]
 
 
 def state(model) -> dict:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from tests.comfy_support.inprocess import run_node, unet_state
+from tests.comfy_support.inprocess import assert_matches_apply_model, run_node, unet_state
 
 FAST = dict(method="adversarial", iterations=2, anchor_steps=2, latent_source="noise", sample_size=64, lr=1e-3, seed=3)
 
@@ -116,12 +116,7 @@ def test_sd2_v_prediction_agrees_with_comfyui(bridge, sd2):
     g = torch.Generator().manual_seed(1)
     x_t, steps = torch.randn((2, 4, 8, 8), generator=g), torch.tensor([100, 800])
     base = model.model
-    with torch.inference_mode():
-        x0_core = den.schedule.x0_from_eps(x_t, steps, den(x_t, steps, cond))
-        sigma = base.model_sampling.sigma(steps.float())
-        abar = den.schedule.alphas_cumprod[steps].reshape(-1, 1, 1, 1)
-        x0_comfy = base.apply_model(x_t / abar.sqrt(), sigma, c_crossattn=cond)
-    assert torch.allclose(x0_core, x0_comfy, atol=1e-3, rtol=1e-3)
+    assert_matches_apply_model(den, base, x_t, steps, cond)
 
 
 # --- nodes on SDXL / SD2 ------------------------------------------------------------------------

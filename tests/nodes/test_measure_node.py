@@ -7,7 +7,6 @@ import sys
 import pytest
 from tests.comfy_support.inprocess import run_node
 
-ERASE = dict(method="adversarial", iterations=4, anchor_steps=2, latent_source="noise", sample_size=64, lr=1e-2, seed=3)
 SMALL = dict(width=64, height=64, steps=2, samples=2, seed=11,
              target_prompts="Van Gogh painting", preserve_prompts="a photo of a cat\na red house")
 
@@ -17,11 +16,6 @@ def node(pack):
     from advanchor_pack.nodes.measure import MeasureErasureNode
 
     return MeasureErasureNode
-
-
-@pytest.fixture(scope="module")
-def erased(n, tiny, concept):
-    return run_node(n["unlearn"], model=tiny["model"], clip=tiny["clip"], concept=concept, **ERASE)[0]
 
 
 def measure(node, tiny, erased_model, **kw):

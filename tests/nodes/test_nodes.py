@@ -6,7 +6,7 @@ import os
 
 import pytest
 import torch
-from tests.comfy_support.inprocess import effective_unet_state, run_node, unet_state
+from tests.comfy_support.inprocess import assert_matches_apply_model, effective_unet_state, run_node, unet_state
 from safetensors import safe_open
 
 FAST = dict(method="adversarial", iterations=4, anchor_steps=2, latent_source="noise", sample_size=64, lr=1e-3, seed=3)
@@ -275,12 +275,7 @@ def test_bridge_epsilon_agrees_with_comfyui_own_denoising(pack, comfy, model_typ
     g = torch.Generator().manual_seed(0)
     x_t, cond = torch.randn((3, 4, 8, 8), generator=g), torch.randn((3, 77, 768), generator=g)
     steps = torch.tensor([50, 500, 950])
-    with torch.inference_mode():
-        x0_core = den.schedule.x0_from_eps(x_t, steps, den(x_t, steps, cond))
-        sigma = base.model_sampling.sigma(steps.float())
-        abar = den.schedule.alphas_cumprod[steps].reshape(-1, 1, 1, 1)
-        x0_comfy = base.apply_model(x_t / abar.sqrt(), sigma, c_crossattn=cond)
-    assert torch.allclose(x0_core, x0_comfy, atol=1e-3, rtol=1e-3)
+    assert_matches_apply_model(den, base, x_t, steps, cond)
 
 
 # --- files ------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -99,16 +98,9 @@ def shrink(workflow: dict, object_info: dict, lora: str | None = None) -> dict:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    from tests.comfy_support import generated
-    from tests.comfy_support.comfy_server import ComfyServer
+    from tests.comfy_support.comfy_server import start_test_server
 
-    work = tmp_path_factory.mktemp("comfy_workflows")
-    srv = ComfyServer(work, threads=int(os.environ.get("ADVANCHOR_TEST_THREADS", "1")))
-    srv.prepare()
-    generated.link_into(srv.checkpoints, "checkpoint.py", THIN)
-    generated.link_into(srv.base / "models", "checkpoint_dit.py", "")
-    srv.add_custom_nodes(TESTS / "comfy_support" / "tiny_nodes")
-    srv.start()
+    srv = start_test_server(tmp_path_factory.mktemp("comfy_workflows"), dit_models=True)
     yield srv
     srv.stop()
 
