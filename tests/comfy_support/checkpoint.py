@@ -25,13 +25,9 @@ from __future__ import annotations
 
 import sys
 
-THIN_UNET = dict(
-    in_channels=4, out_channels=4, model_channels=320, num_res_blocks=[1], channel_mult=[1],
-    transformer_depth=[1], transformer_depth_output=[1, 1], transformer_depth_middle=1,
-    use_linear_in_transformer=False, context_dim=768, adm_in_channels=None,
-    use_temporal_attention=False, image_size=32, use_spatial_transformer=True, legacy=False,
-    num_heads=8, num_head_channels=-1,
-)
+from .tiny import UNET_SMALL
+
+THIN_UNET = dict(UNET_SMALL, model_channels=320)  # the width detection reads as SD1.5
 
 
 THIN_SDXL_UNET = dict(

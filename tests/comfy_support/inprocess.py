@@ -67,3 +67,38 @@ def assert_matches_apply_model(den, base, x_t: torch.Tensor, steps: torch.Tensor
         abar = den.schedule.alphas_cumprod[steps].reshape(-1, 1, 1, 1)
         x0_comfy = base.apply_model(x_t / abar.sqrt(), sigma, c_crossattn=cond)
     assert torch.allclose(x0_core, x0_comfy, atol=1e-3, rtol=1e-3)
+
+
+def input_state(model) -> dict:
+    """What a node must leave as it was: the MODEL's effective weights (loaded first: shared
+    torch modules may still hold a clone's patches from earlier tests), patches and options."""
+    import json
+
+    return {"weights": effective_unet_state(model), "patches": dict(model.patches),
+            "uuid": model.patches_uuid, "options": json.dumps(model.model_options, default=str)}
+
+
+def assert_untouched(model, before: dict) -> None:
+    """`model` is as `input_state` found it."""
+    import json
+
+    after = unet_state(model)
+    assert before["weights"].keys() == after.keys()
+    changed = [k for k in after if not torch.equal(before["weights"][k], after[k])]
+    assert not changed, f"input weights changed: {changed[:3]}"
+    assert model.patches == before["patches"] and model.patches_uuid == before["uuid"]
+    assert json.dumps(model.model_options, default=str) == before["options"]
+
+
+def eps(model, clip, prompt: str, seed: int = 0) -> torch.Tensor:
+    """The model's ε for `prompt` at a fixed (x_t, t), as sampling would see it."""
+    from advanchor_pack.nodes.bridge.denoiser import ComfyDenoiser
+    from advanchor_pack.nodes.bridge.text import ComfyTextEncoder
+
+    den = ComfyDenoiser(model).prepare()
+    cond = ComfyTextEncoder(clip).encode([prompt])
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn((2, 4, 8, 8), generator=g)
+    t = torch.tensor([300, 700])
+    with torch.inference_mode():
+        return den(x, t, cond.expand(2, -1, -1))

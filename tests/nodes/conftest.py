@@ -79,8 +79,9 @@ def concept(n):
     return run_node(n["concept"], concept="Van Gogh")[0]
 
 
-ERASE = dict(method="adversarial", iterations=4, anchor_steps=2, latent_source="noise", sample_size=64,
-             lr=1e-2, seed=3)  # a small erasure of the tiny model, for the nodes that read one
+FAST = dict(method="adversarial", iterations=4, anchor_steps=2, latent_source="noise", sample_size=64,
+            lr=1e-3, seed=3)  # Unlearn on the tiny model in about a second
+ERASE = FAST | dict(lr=1e-2)  # a small erasure that shows, for the nodes that read one
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +90,28 @@ def erased(n, tiny, concept):
     from tests.comfy_support.inprocess import run_node
 
     return run_node(n["unlearn"], model=tiny["model"], clip=tiny["clip"], concept=concept, **ERASE)[0]
+
+
+@pytest.fixture(scope="module")
+def unlearned(n, tiny, concept):
+    """One Unlearn run (8 updates, so the preservation term has acted on the superclass) shared
+    by a module's tests that inspect its outputs, with the input MODEL's state captured first."""
+    from tests.comfy_support.inprocess import input_state, run_node
+
+    model = tiny["model"]
+    before = input_state(model)
+    out_model, erasure, curve = run_node(n["unlearn"], model=model, clip=tiny["clip"],
+                                         concept=concept, **(FAST | dict(iterations=8)))
+    return dict(before=before, model=out_model, erasure=erasure, curve=curve)
+
+
+@pytest.fixture(scope="module")
+def dit(comfy):
+    """Tiny Flux.1 dev, Flux.1 schnell, SD3 and SD3.5 medium with their text encoders."""
+    from tests.comfy_support import tiny_dit as t
+
+    flux_clip, sd3_clip = t.tiny_flux_clip(), t.tiny_sd3_clip(41)
+    return {"flux-dev": {"model": t.tiny_flux(30), "clip": flux_clip},
+            "flux-schnell": {"model": t.tiny_flux(32, schnell=True), "clip": flux_clip},
+            "sd3": {"model": t.tiny_sd3(40), "clip": sd3_clip},
+            "sd3.5": {"model": t.tiny_sd3(43, sd35=True), "clip": sd3_clip}}

@@ -1,8 +1,7 @@
 """The nodes on rectified-flow transformers: tiny Flux.1 dev, Flux.1 schnell and SD3 models built
 from ComfyUI's own classes (tests/comfy_support/tiny_dit.py), with ComfyUI's tokenizers.
 
-The bridge's prediction equals ComfyUI's `apply_model`; the concept's token rows are found in
-T5 (Flux) and in CLIP and T5 (SD3); an erasure moves the concept's prediction more than the
+An erasure (the bridge itself: test_flow_bridge.py) moves the concept's prediction more than the
 superclass's, changes only its preset's weights and leaves the input MODEL untouched; the
 erasure reloads through ComfyUI's LoRA loader (all three) and the erased SD3 through ComfyUI's
 checkpoint loader. A tiny Flux cannot be reloaded as a model: ComfyUI's detection fixes 24
@@ -15,22 +14,11 @@ import os
 
 import pytest
 import torch
+
 from tests.comfy_support.inprocess import effective_unet_state, run_node, unet_state
+from tests.nodes.flow import FAMILIES, PRESET, draw, eps
 
 FAST = dict(method="adversarial", iterations=4, anchor_steps=2, latent_source="noise", sample_size=64, lr=1e-4, seed=3)
-FAMILIES = ("flux-dev", "flux-schnell", "sd3", "sd3.5")
-PRESET = {"flux-dev": "xattn-kv", "flux-schnell": "xattn", "sd3": "xattn", "sd3.5": "xattn"}
-
-
-@pytest.fixture(scope="module")
-def dit(comfy):
-    from tests.comfy_support import tiny_dit as t
-
-    flux_clip, sd3_clip = t.tiny_flux_clip(), t.tiny_sd3_clip(41)
-    return {"flux-dev": {"model": t.tiny_flux(30), "clip": flux_clip},
-            "flux-schnell": {"model": t.tiny_flux(32, schnell=True), "clip": flux_clip},
-            "sd3": {"model": t.tiny_sd3(40), "clip": sd3_clip},
-            "sd3.5": {"model": t.tiny_sd3(43, sd35=True), "clip": sd3_clip}}
 
 
 @pytest.fixture(scope="module")
@@ -43,137 +31,6 @@ def erased(n, dit, concept):
                                      concept=concept, parameters=PRESET[fam], **FAST)
         out[fam] = dict(before=before, model=model, erasure=erasure)
     return out
-
-
-def draw(model, seed: int, batch: int):
-    """A clean latent, noise and steps spread over the model's schedule."""
-    g = torch.Generator().manual_seed(seed)
-    steps = model.get_model_object("model_sampling").sigmas.shape[0] - 1
-    t = torch.linspace(0.05 * steps, 0.9 * steps, batch).long()
-    return torch.randn((batch, 16, 8, 8), generator=g), torch.randn((batch, 16, 8, 8), generator=g), t
-
-
-def eps(bridge, model, clip, prompts, seed=0):
-    """ε of each prompt at one shared draw, [P, B, ...]."""
-    den = bridge.ComfyDenoiser(model).prepare()
-    cond = bridge.text_encoder(den, clip).encode(prompts)
-    z0, noise, t = draw(model, seed, 2)
-    x_t = den.schedule.q_sample(z0, t, noise)
-    with torch.inference_mode():
-        return torch.stack([den(x_t, t, c[None].expand(2, -1, -1)) for c in cond])
-
-
-# --- the bridge --------------------------------------------------------------------------------
-def test_flux_and_sd3_are_detected_with_their_conditioning(bridge, dit):
-    dev, schnell, sd3 = (bridge.ComfyDenoiser(dit[f]["model"]) for f in FAMILIES[:3])
-    assert (dev.family.name, dev.family.kind, dev.family.guidance) == ("Flux.1 dev", "flux", True)
-    assert (schnell.family.name, schnell.family.guidance) == ("Flux.1 schnell", False)
-    assert (sd3.family.name, sd3.family.kind, sd3.family.vector_width) == ("SD3", "mmdit", 2048)
-    assert all(d.prediction == "flow" and d.pooled_rows == 1 for d in (dev, schnell, sd3))
-    # Flux dev samples 10,000 steps, schnell and SD3 1,000; σ = 1 is left out of each
-    assert [d.schedule.num_timesteps for d in (dev, schnell, sd3)] == [9999, 999, 999]
-
-
-@pytest.mark.parametrize("fam", FAMILIES)
-def test_bridge_prediction_equals_comfyui_apply_model(bridge, dit, fam):
-    """x0 from the bridge's ε equals ComfyUI's own denoised output at the same σ, with the
-    conditioning its samplers build (extra_conds: y from the pooled output, Flux's guidance)."""
-    model, clip = dit[fam]["model"], dit[fam]["clip"]
-    den = bridge.ComfyDenoiser(model).prepare()
-    enc = bridge.text_encoder(den, clip)
-    cond = enc.encode(["Van Gogh painting", "a photo", "painting"])
-    z0, noise, t = draw(model, 1, 3)
-    base, sampling = model.model, model.get_model_object("model_sampling")
-    sigma = sampling.sigmas[t]
-    x_t = den.schedule.q_sample(z0, t, noise)
-    with torch.inference_mode():
-        x0_core = den.schedule.x0_from_eps(x_t, t, den(x_t, t, cond))
-        context, extra = enc.conditioning(cond, "unused")[0]
-        conds = base.extra_conds(pooled_output=extra["pooled_output"], cross_attn=context,
-                                 noise=noise, device=noise.device)
-        kwargs = {k: v.cond for k, v in conds.items() if k not in ("c_crossattn",)}
-        if "guidance" in kwargs:
-            kwargs["guidance"] = kwargs["guidance"].expand(3)
-        x_c = sampling.noise_scaling(sigma, noise, z0)
-        x0_comfy = base.apply_model(x_c, sigma, c_crossattn=context, **kwargs)
-    assert kwargs["y"].shape[-1] == den.family.vector_width   # (schnell ignores its guidance)
-    assert torch.allclose(x0_core, x0_comfy, atol=2e-4, rtol=1e-3)
-    with torch.inference_mode():   # the pooled row is read: y is not a constant
-        other = cond.clone()
-        other[:, -1] = cond[[1, 2, 0], -1]
-        assert (den(x_t, t, other) - den(x_t, t, cond)).abs().max() > 1e-5
-
-
-@pytest.mark.parametrize("fam", ["flux-dev", "sd3"])
-def test_a_model_sampling_shift_set_in_the_graph_is_followed(bridge, dit, fam):
-    """A ModelSamplingFlux/SD3 node replaces the MODEL's model_sampling (an object patch): the
-    bridge's steps are then that sampling's σ, and its x0 is ComfyUI's at those σ."""
-    import comfy.model_sampling as ms
-
-    model, clip = dit[fam]["model"], dit[fam]["clip"]
-    kind = ms.ModelSamplingFlux if fam == "flux-dev" else ms.ModelSamplingDiscreteFlow
-    sampling = type("Shifted", (kind, ms.CONST), {})(model.model.model_config)
-    sampling.set_parameters(shift=2.0 if fam == "flux-dev" else 6.0)
-    shifted = model.clone()
-    shifted.add_object_patch("model_sampling", sampling)
-    den, plain = bridge.ComfyDenoiser(shifted).prepare(), bridge.ComfyDenoiser(model)
-    assert not torch.allclose(den.schedule.alphas_cumprod, plain.schedule.alphas_cumprod)
-    cond = bridge.text_encoder(den, clip).encode(["Van Gogh painting"]).expand(3, -1, -1)
-    z0, noise, t = draw(model, 2, 3)
-    x_t = den.schedule.q_sample(z0, t, noise)
-    sigma = sampling.sigmas[t]
-    with torch.inference_mode():
-        x0_core = den.schedule.x0_from_eps(x_t, t, den(x_t, t, cond))
-        context, extra = bridge.text_encoder(den, clip).conditioning(cond, "unused")[0]
-        kwargs = {"y": extra["pooled_output"]}
-        if fam == "flux-dev":
-            kwargs["guidance"] = torch.full((3,), 3.5)
-        x0_comfy = model.model.apply_model(sampling.noise_scaling(sigma, noise, z0), sigma,
-                                           c_crossattn=context, **kwargs)
-    assert torch.allclose(x0_core, x0_comfy, atol=2e-4, rtol=1e-3)
-
-
-def test_flux_context_is_t5_rows_and_the_concept_is_found_with_t5(bridge, dit):
-    den = bridge.ComfyDenoiser(dit["flux-dev"]["model"])
-    enc = bridge.text_encoder(den, dit["flux-dev"]["clip"])
-    prompt = "Van Gogh's painting"
-    t5 = enc._stream_ids(prompt)["t5xxl"]
-    alone = [i for i in enc._stream_ids("Van Gogh")["t5xxl"] if i > 1]   # 0 pad, 1 end
-    positions = enc.token_positions(prompt, "Van Gogh")
-    assert positions == list(range(len(alone))) and [t5[p] for p in positions] == alone
-    cond = enc.encode([prompt])
-    assert cond.shape == (1, 256 + 1, 768)       # 256 T5 rows + the pooled CLIP-L row
-    assert enc.max_tokens == 256
-
-
-def test_sd3_concept_rows_are_found_in_clip_and_in_t5(bridge, dit):
-    den = bridge.ComfyDenoiser(dit["sd3"]["model"])
-    enc = bridge.text_encoder(den, dit["sd3"]["clip"])
-    assert enc.segments == (("l", "g"), ("t5xxl",))
-    prompt = "Van Gogh's painting"
-    positions = enc.token_positions(prompt, "Van Gogh")
-    t5 = enc._stream_ids(prompt)["t5xxl"]
-    t5_rows = [p - 77 for p in positions if p >= 77]
-    assert [p for p in positions if p < 77] == [1, 2]          # CLIP: after the start token
-    assert t5_rows == list(range(len(t5_rows))) and len(t5_rows) >= 2 and t5[t5_rows[-1] + 1] != 1
-    assert enc.encode([prompt]).shape == (1, 77 + 77 + 1, 4096) and enc.max_tokens == 154
-
-
-@pytest.mark.parametrize("fam", ["flux-dev", "sd3"])
-def test_search_anchor_moves_only_the_concept_rows(n, bridge, dit, concept, fam):
-    anchor, conditioning = run_node(n["anchor"], model=dit[fam]["model"], clip=dit[fam]["clip"],
-                                    concept=concept, draws=1, steps=2, lr=1e-2,
-                                    latent_source="noise", sample_size=64)
-    enc = bridge.text_encoder(bridge.ComfyDenoiser(dit[fam]["model"]), dit[fam]["clip"])
-    (cond, extra), = conditioning
-    base = enc.encode([concept.anchor_text])
-    moved = (cond - base[:, :-1]).abs().amax(-1)[0].nonzero().flatten().tolist()
-    assert moved == anchor.positions == enc.token_positions(concept.anchor_text, "Van Gogh")
-    if fam == "sd3":
-        assert min(moved) < 77 <= max(moved)                        # CLIP and T5 rows
-    width = extra["pooled_output"].shape[-1]
-    assert width == {"flux-dev": 768, "sd3": 2048}[fam]
-    assert torch.equal(extra["pooled_output"][0], base[0, -1, :width])  # the pooled row untouched
 
 
 # --- erasure -----------------------------------------------------------------------------------
