@@ -153,7 +153,7 @@ def reading(rows: list[Row]) -> list[str]:
             lines.append(line)
     met = sorted({f"{r.method} ({r.robust})" for r in rows
                   if r.asr <= ASR_TARGET and r.preservation >= PRESERVATION_TARGET})
-    lines += ["", "Cells at the issue's target (ASR ≤ 10%, preservation ≥ 95%): "
+    lines += ["", "Cells at the target (ASR ≤ 10%, preservation ≥ 95%): "
               + (", ".join(met) if met else "none") + "."]
     return lines
 

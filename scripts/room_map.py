@@ -21,7 +21,7 @@ ALLOWED = {
     "advanchor_lab": {"advanchor_core"},
 }
 COMFYUI_MODULES = ("comfy", "comfy_api", "comfy_extras", "folder_paths", "node_helpers", "server",
-                   "latent_preview", "comfy_execution")
+                   "latent_preview", "comfy_execution", "execution")
 
 
 def room_of(parts: tuple[str, ...]) -> str | None:
