@@ -74,9 +74,29 @@ class Target:
 
 @dataclass
 class EditRows:
-    erase: Tensor      # [N, D] rows of the concepts' prompts
-    target: Tensor     # [N, D] what each should be read as
-    preserve: Tensor   # [M, D] rows that should read as before
+    """The text rows an edit is solved on, and the words they came from."""
+
+    erase: Tensor                  # [N, D] rows of the concepts' prompts
+    target: Tensor                 # [N, D] what each should be read as
+    preserve: Tensor               # [M, D] rows that should read as before
+    targets: tuple[Target, ...] = ()
+    kept: tuple[str, ...] = ()     # the preserve prompts (the empty prompt and targets implied)
+
+
+def targets_from_lines(text: str, default_target: str = "") -> list[Target]:
+    """One concept per line, "concept -> target" to give it its own target (blank lines and
+    '#' comments skipped): the list a user types."""
+    targets = []
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        concept, _, target = line.partition("->")
+        if not concept.strip():
+            raise AdvAnchorError(f"the line {line!r} names no concept: write 'concept' or "
+                                 "'concept -> target'")
+        targets.append(Target(concept.strip(), target.strip() if _ else default_target.strip()))
+    return targets
 
 
 def _content(encoder: TextEncoder, text: str) -> list[int]:
@@ -110,7 +130,8 @@ def edit_rows(encoder: TextEncoder, den: Denoiser, targets: Sequence[Target],
     pairs = [concept_rows(encoder, den, t) for t in targets]
     kept = [*preserve, *(t.target for t in targets if t.target.strip())]  # a target still means itself
     return EditRows(erase=torch.cat([e for e, _ in pairs]), target=torch.cat([t for _, t in pairs]),
-                    preserve=preserve_rows(encoder, den, kept))
+                    preserve=preserve_rows(encoder, den, kept), targets=tuple(targets),
+                    kept=tuple(preserve))
 
 
 def edit_map(rows: EditRows, config: ClosedFormConfig) -> Tensor:
@@ -139,6 +160,10 @@ def text_weights(den: Denoiser) -> dict[str, Tensor]:
     """The cross-attention key and value weights: the only weights that read the text."""
     weights = den.named_weights()
     names = [n for n in select_parameters(weights, "xattn-kv") if n.endswith(".weight")]
+    if any(weights[n].dtype.itemsize == 1 for n in names):
+        raise AdvAnchorError("closed-form erasure reads the key/value weights themselves, and this "
+                             "model stores them in 8 bits (with a scale only the loader applies): "
+                             "load it in fp16/bf16 (Load Diffusion Model's weight_dtype 'default')")
     if not names or not all(UNET_TEXT_NAME.search(n) for n in names):
         raise AdvAnchorError(
             "closed-form erasure edits the cross-attention keys and values of a UNet (SD1.x, "
@@ -148,16 +173,24 @@ def text_weights(den: Denoiser) -> dict[str, Tensor]:
     return {n: weights[n] for n in names}
 
 
-def closed_form_erasure(encoder: TextEncoder, den: Denoiser, targets: Sequence[Target],
-                        preserve: Sequence[str] = (),
+def closed_form_erasure(den: Denoiser, rows: EditRows,
                         config: ClosedFormConfig = ClosedFormConfig()) -> Erasure:
-    """Erase every target in one solve: the K/V weights' change as an `Erasure` (float32)."""
+    """Erase every target of `rows` in one solve: the K/V weights' change as an `Erasure`
+    (float32). `den` needs its weights, not its forward pass: load it after encoding the rows."""
     start = time.perf_counter()
     weights = text_weights(den)
     with torch.no_grad():
-        g = edit_map(edit_rows(encoder, den, targets, preserve), config)
+        g = edit_map(rows, config)
         tensors = {n: (w.detach().double().cpu() @ g).float() for n, w in weights.items()}
-    settings = {"method": "closed-form", **asdict(config), "preserve": list(preserve),
-                "targets": {t.concept: t.target for t in targets},
+    settings = {"method": "closed-form", **asdict(config), "preserve": list(rows.kept),
+                "targets": {t.concept: t.target for t in rows.targets},
                 "seconds": round(time.perf_counter() - start, 3)}
-    return Erasure(tensors, describe([t.concept for t in targets], settings))
+    return Erasure(tensors, describe([t.concept for t in rows.targets], settings))
+
+
+def erase_in_closed_form(encoder: TextEncoder, den: Denoiser, targets: Sequence[Target],
+                         preserve: Sequence[str] = (),
+                         config: ClosedFormConfig = ClosedFormConfig()) -> Erasure:
+    """Rows and solve in one call, for a denoiser whose weights are at hand (tests, the lab)."""
+    text_weights(den)  # a model it cannot edit is refused before its text is encoded
+    return closed_form_erasure(den, edit_rows(encoder, den, targets, preserve), config)

@@ -5,13 +5,14 @@ from comfy_api.latest import ComfyExtension, io
 
 from .anchor import SearchAnchorNode
 from .attack import AttackErasureNode
+from .closed_form import EraseClosedFormNode
 from .concept import ConceptNode
 from .files import ApplyErasureNode, SaveErasedCheckpointNode, SaveErasureNode, register_output_loras
 from .measure import MeasureErasureNode
 from .sensitivity import ConceptSensitivityNode
 from .unlearn import UnlearnNode
 
-NODES: list[type[io.ComfyNode]] = [ConceptNode, SearchAnchorNode, UnlearnNode,
+NODES: list[type[io.ComfyNode]] = [ConceptNode, SearchAnchorNode, UnlearnNode, EraseClosedFormNode,
                                    SaveErasedCheckpointNode, SaveErasureNode, ApplyErasureNode,
                                    ConceptSensitivityNode, AttackErasureNode,
                                    MeasureErasureNode]

@@ -229,6 +229,35 @@ def erase_attack_measure(oi) -> dict:
     return g.to_json()
 
 
+def erase_three_concepts_closed_form(oi) -> dict:
+    g = Graph(oi)
+    ckpt = loader(g, (0, 120))
+    e = g.add("AdvAnchorEraseClosedForm", (380, 120), concepts="Van Gogh\nPicasso\nSalvador Dali",
+              default_target="painting", preserve="Claude Monet\nRembrandt\na photo of a cat")
+    g.link(ckpt, 0, e, "model")
+    g.link(ckpt, 1, e, "clip")
+    erasure = g.add("AdvAnchorSaveErasure", (380, 120 + e.height() + 60), format="LoRA", rank=16,
+                    filename_prefix="advanchor_three_painters")
+    g.link(e, 1, erasure, "erasure")
+    pos, neg = prompts(g, ckpt, 760, 120, "a painting of a starry night over a quiet village by Van Gogh")
+    latent = g.add("EmptyLatentImage", (760, 560), width=512, height=512, batch_size=1)
+    seed = g.add("PrimitiveInt", (760, 730), title="Seed (shared by A and B)", value=42)
+    ka, da = sampler_branch(g, 1180, 120, (ckpt, 0), pos, neg, latent, seed, ckpt, "A · original")
+    kb, db = sampler_branch(g, 1180, 640, (e, 0), pos, neg, latent, seed, ckpt, "B · erased")
+    st, save = stitch_and_save(g, 1560, 120, da, db, "advanchor/three_painters_before_after")
+    g.group("1 · Erase three painters at once, keep their neighbours", [ckpt, e, erasure], COLORS["erase"])
+    g.group("A · original model", [ka, da], COLORS["before"])
+    g.group("B · erased model, same seed", [kb, db], COLORS["after"])
+    g.group("2 · Side by side", [st, save], COLORS["out"])
+    g.note("**Erase several concepts in seconds, in closed form.**\n\nErase (closed form) solves "
+           "for new cross-attention keys and values so that each listed painter is read as "
+           "'painting' (UCE), while the preserve list (and the empty prompt) keep their meaning: "
+           "no training, no sampling. Try the other painters, or one of the preserved ones, in the "
+           "positive prompt.\n\nSave Erasure writes the change as a LoRA (output/loras) that Load "
+           "LoRA applies to this checkpoint again.", (0, 560), (340, 300))
+    return g.to_json()
+
+
 def erase_compare_dit(g: Graph, model: tuple, clip: tuple, vae: tuple, loaders: list[Node],
                       family: str, sampler: dict, positive: str, guidance: float | None,
                       unlearn_widgets: dict, note: str) -> dict:
@@ -318,6 +347,7 @@ WORKFLOWS = {
     "erase_attack_measure": erase_attack_measure,
     "erase_flux_compare": erase_flux_compare,
     "erase_sd3_compare": erase_sd3_compare,
+    "erase_three_concepts_closed_form": erase_three_concepts_closed_form,
 }
 
 

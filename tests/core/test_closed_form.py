@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from advanchor_core.closed_form import (ClosedFormConfig, Target, closed_form_erasure, edit_rows,
+from advanchor_core.closed_form import (ClosedFormConfig, Target, edit_rows, erase_in_closed_form,
                                         text_weights)
 from advanchor_core.denoiser import WithDelta
 from advanchor_core.errors import AdvAnchorError
@@ -48,7 +48,7 @@ def stacked_least_squares(w, rows, config):
 
 def test_uce_solves_its_least_squares_problem(encoder, denoiser):
     config = ClosedFormConfig(variant="uce", erase_scale=2.0, preserve_scale=0.5)
-    erasure = closed_form_erasure(encoder, denoiser, TARGETS, PRESERVE, config)
+    erasure = erase_in_closed_form(encoder, denoiser, TARGETS, PRESERVE, config)
     rows = edit_rows(encoder, denoiser, TARGETS, PRESERVE)
     for name, w in text_weights(denoiser).items():
         want = stacked_least_squares(w, rows, config) - w.double()
@@ -57,7 +57,7 @@ def test_uce_solves_its_least_squares_problem(encoder, denoiser):
 
 def test_null_space_keeps_every_preserved_row_and_moves_the_concept(wide):
     encoder, denoiser = wide  # 3 prompts of 77 rows ("", the cat, the target) leave 25 free directions
-    erasure = closed_form_erasure(encoder, denoiser, TARGETS, PRESERVE[:1], ClosedFormConfig())
+    erasure = erase_in_closed_form(encoder, denoiser, TARGETS, PRESERVE[:1], ClosedFormConfig())
     rows = edit_rows(encoder, denoiser, TARGETS, PRESERVE[:1])
     for name, w in text_weights(denoiser).items():
         delta = erasure.tensors[name]
@@ -69,7 +69,7 @@ def test_null_space_keeps_every_preserved_row_and_moves_the_concept(wide):
 
 
 def test_only_the_keys_and_values_of_cross_attention_change(encoder, denoiser):
-    erasure = closed_form_erasure(encoder, denoiser, TARGETS, PRESERVE)
+    erasure = erase_in_closed_form(encoder, denoiser, TARGETS, PRESERVE)
     assert erasure.tensors and all(".attn2.to_k." in n or ".attn2.to_v." in n for n in erasure.tensors)
     weights = denoiser.named_weights()
     assert all(t.shape == weights[n].shape and t.dtype == torch.float32 for n, t in erasure.tensors.items())
@@ -79,7 +79,7 @@ def test_only_the_keys_and_values_of_cross_attention_change(encoder, denoiser):
 @pytest.mark.parametrize("variant", ["uce", "null-space"])
 def test_the_erased_model_predicts_the_concept_as_its_target_and_keeps_the_rest(wide, variant):
     encoder, denoiser = wide
-    erasure = closed_form_erasure(encoder, denoiser, TARGETS, PRESERVE[:1], ClosedFormConfig(variant=variant))
+    erasure = erase_in_closed_form(encoder, denoiser, TARGETS, PRESERVE[:1], ClosedFormConfig(variant=variant))
     cond = encoder.encode(["Van Gogh", "painting", PRESERVE[0]])
     g = torch.Generator().manual_seed(0)
     x_t, t = torch.randn((1, 4, 8, 8), generator=g).expand(3, -1, -1, -1), torch.tensor([500, 500, 500])
@@ -93,7 +93,7 @@ def test_the_erased_model_predicts_the_concept_as_its_target_and_keeps_the_rest(
 def test_several_concepts_in_one_solve(wide):
     encoder, denoiser = wide
     targets = [Target("Van Gogh", "painting"), Target("Picasso", "painting"), Target("nudity")]
-    erasure = closed_form_erasure(encoder, denoiser, targets, PRESERVE, ClosedFormConfig(variant="uce"))
+    erasure = erase_in_closed_form(encoder, denoiser, targets, PRESERVE, ClosedFormConfig(variant="uce"))
     assert erasure.concepts == ["Van Gogh", "Picasso", "nudity"]
     for target in targets:
         rows = edit_rows(encoder, denoiser, [target], ())
@@ -109,9 +109,9 @@ class FluxLike:
 
 
 @pytest.mark.parametrize("call,message", [
-    (lambda e, d: closed_form_erasure(e, FluxLike(), TARGETS), "Flux and SD3"),
-    (lambda e, d: closed_form_erasure(e, d, []), "no concept to erase"),
-    (lambda e, d: closed_form_erasure(e, d, [Target("  ")]), "concept to erase is empty"),
+    (lambda e, d: erase_in_closed_form(e, FluxLike(), TARGETS), "Flux and SD3"),
+    (lambda e, d: erase_in_closed_form(e, d, []), "no concept to erase"),
+    (lambda e, d: erase_in_closed_form(e, d, [Target("  ")]), "concept to erase is empty"),
     (lambda e, d: ClosedFormConfig(variant="rome"), "variant 'rome' is unknown"),
     (lambda e, d: ClosedFormConfig(regularization=0), "regularization is 0"),
 ])

@@ -45,12 +45,12 @@ def tiny(comfy):
 @pytest.fixture(scope="session")
 def n(pack):
     """Every node class of the pack, by short name."""
-    from advanchor_pack.nodes import anchor, concept, files, sensitivity, unlearn
+    from advanchor_pack.nodes import anchor, closed_form, concept, files, sensitivity, unlearn
 
     return dict(concept=concept.ConceptNode, anchor=anchor.SearchAnchorNode,
                 unlearn=unlearn.UnlearnNode, sens=sensitivity.ConceptSensitivityNode,
                 ckpt=files.SaveErasedCheckpointNode, save=files.SaveErasureNode,
-                apply=files.ApplyErasureNode)
+                apply=files.ApplyErasureNode, closed=closed_form.EraseClosedFormNode)
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from tests.comfy_support.comfy_server import Events, messages, succeeded
 
 NODE_IDS = ["AdvAnchorConcept", "AdvAnchorSearchAnchor", "AdvAnchorUnlearn",
             "AdvAnchorSaveErasedCheckpoint", "AdvAnchorSaveErasure", "AdvAnchorApplyErasure",
-            "AdvAnchorAttackErasure", "AdvAnchorMeasureErasure"]
+            "AdvAnchorAttackErasure", "AdvAnchorMeasureErasure", "AdvAnchorEraseClosedForm"]
 
 
 def error_text(entry) -> str:

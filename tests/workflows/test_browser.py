@@ -24,7 +24,7 @@ from tests.workflows.conftest import REPO, WORKFLOWS, load_workflow, shrink, wor
 from scripts.ui_format import ui_to_api
 
 MAX_PICTURE = 500_000
-PACK_NODES = {"AdvAnchorConcept", "AdvAnchorUnlearn"}
+PACK_NODES = {"AdvAnchorConcept", "AdvAnchorUnlearn", "AdvAnchorEraseClosedForm"}
 RUN_IN_PAGE = "erase_artist_style_compare"
 
 

@@ -16,7 +16,7 @@ from scripts.ui_format import ui_to_api
 SAVING_NODES = {"SaveImage", "AdvAnchorSaveErasedCheckpoint", "AdvAnchorSaveErasure"}
 EXPECTED = {"apply_erasure_lora", "erase_artist_style_compare", "erase_nudity_save_checkpoint",
             "erase_two_concepts_save", "inspect_sensitivity_then_unlearn", "erase_attack_measure",
-            "erase_flux_compare", "erase_sd3_compare"}
+            "erase_flux_compare", "erase_sd3_compare", "erase_three_concepts_closed_form"}
 
 
 def written(server, entry: dict, node_id: str) -> list[Path]:
@@ -96,7 +96,8 @@ def test_defaults_are_for_a_real_sd15_checkpoint():
 
 
 @pytest.mark.parametrize("name", ["erase_artist_style_compare", "apply_erasure_lora",
-                                  "erase_flux_compare", "erase_sd3_compare"])
+                                  "erase_flux_compare", "erase_sd3_compare",
+                                  "erase_three_concepts_closed_form"])
 def test_before_and_after_differ_side_by_side(runs, server, name):
     _, entry, prompt = runs.get(name)
     stitch = next(v for v in prompt.values() if v["class_type"] == "ImageStitch")
@@ -135,6 +136,16 @@ def test_nudity_checkpoint_carries_the_attribute_preset(runs, server):
 def test_two_concepts_stack_in_one_checkpoint(runs, server):
     erasures = checkpoint_erasures(saved_checkpoint(runs, server, "erase_two_concepts_save"))
     assert [json.loads(e["concepts"]) for e in erasures] == [["Van Gogh"], ["Claude Monet"]]
+
+
+def test_three_painters_are_erased_in_one_closed_form_solve(runs, server):
+    _, entry, prompt = runs.get("erase_three_concepts_closed_form")
+    node = next(k for k, v in prompt.items() if v["class_type"] == "AdvAnchorSaveErasure")
+    with safe_open(str(written(server, entry, node)[0]), framework="pt") as f:
+        meta = f.metadata()
+        assert f.keys() and all(".attn2.to_k." in k or ".attn2.to_v." in k for k in f.keys())
+    assert json.loads(meta["concepts"]) == ["Van Gogh", "Picasso", "Salvador Dali"]
+    assert json.loads(meta["settings"])["preserve"] == ["Claude Monet", "Rembrandt", "a photo of a cat"]
 
 
 def test_sensitive_layers_are_the_only_ones_erased(runs, server):

@@ -1,0 +1,69 @@
+"""Erase (closed form) in process, on the tiny SD1.5-layout model: several concepts in one solve,
+only the text's keys and values change, the input MODEL is untouched, the concepts move and a
+preserved prompt does not, the erasure saves and reloads; what it cannot edit is refused."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from tests.comfy_support.inprocess import assert_untouched, effective_unet_state, eps, input_state, run_node
+
+CONCEPTS = "Van Gogh -> painting\nPicasso\n# a comment\n\nnudity"
+PRESERVE = "a photo of a cat\nMonet"
+
+
+@pytest.fixture(scope="module")
+def closed(n, tiny):
+    before = input_state(tiny["model"])
+    model, erasure = run_node(n["closed"], model=tiny["model"], clip=tiny["clip"], concepts=CONCEPTS,
+                              preserve=PRESERVE)
+    return dict(before=before, model=model, erasure=erasure)
+
+
+def test_it_erases_every_listed_concept_in_one_erasure(closed):
+    assert closed["erasure"].concepts == ["Van Gogh", "Picasso", "nudity"]
+    assert closed["model"].model_options["advanchor"][-1]["concepts"] == closed["erasure"].metadata["concepts"]
+
+
+def test_only_cross_attention_keys_and_values_change_and_the_input_is_untouched(closed, tiny):
+    assert_untouched(tiny["model"], closed["before"])
+    before, after = closed["before"]["weights"], effective_unet_state(closed["model"])
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(".attn2.to_k." in k or ".attn2.to_v." in k for k in changed)
+
+
+@pytest.mark.parametrize("variant", ["uce", "null-space"])
+def test_the_concepts_move_and_a_preserved_prompt_stays(n, tiny, variant):
+    model, _ = run_node(n["closed"], model=tiny["model"], clip=tiny["clip"], concepts="Van Gogh",
+                        default_target="painting", preserve="a photo of a cat", variant=variant)
+    clip = tiny["clip"]
+    gap = (eps(tiny["model"], clip, "Van Gogh") - eps(tiny["model"], clip, "painting")).norm()
+    moved = (eps(model, clip, "Van Gogh") - eps(tiny["model"], clip, "painting")).norm()
+    drift = (eps(model, clip, "a photo of a cat") - eps(tiny["model"], clip, "a photo of a cat")).norm()
+    assert moved < 0.5 * gap
+    assert drift < 0.05 * gap
+
+
+def test_the_erasure_saves_and_applies_as_the_node_made_it(n, closed, tiny, output_dir):
+    (path,) = run_node(n["save"], erasure=closed["erasure"], filename_prefix="tests/closed_form")
+    assert os.path.isfile(os.path.join(output_dir, path))
+    (applied,) = run_node(n["apply"], model=tiny["model"], erasure_file=os.path.relpath(path, "erasures"),
+                          strength=1.0)
+    want, got = effective_unet_state(closed["model"]), effective_unet_state(applied)
+    assert all(torch.equal(want[k], got[k]) for k in want)
+
+
+@pytest.mark.parametrize("inputs,message", [
+    (dict(concepts="\n# nothing\n"), "no concept to erase"),
+    (dict(concepts="-> painting"), "names no concept"),
+])
+def test_bad_input_says_what_to_change(n, tiny, errors, inputs, message):
+    with pytest.raises(errors.AdvAnchorError, match=message):
+        run_node(n["closed"], model=tiny["model"], clip=tiny["clip"], **inputs)
+
+
+def test_flux_is_refused_with_the_reason(n, dit, errors):
+    with pytest.raises(errors.AdvAnchorError, match="Flux and SD3"):
+        run_node(n["closed"], model=dit["flux-dev"]["model"], clip=dit["flux-dev"]["clip"], concepts="Van Gogh")
