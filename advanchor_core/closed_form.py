@@ -38,8 +38,9 @@ from torch import Tensor
 
 from .denoiser import Denoiser
 from .erasure import Erasure, describe
-from .errors import AdvAnchorError
+from .errors import AdvAnchorError, Cancelled
 from .presets import UNET_TEXT, select_parameters
+from .progress import OnStep, ShouldCancel, StepReport
 from .text import TextEncoder
 
 VARIANTS = ("uce", "null-space")
@@ -173,15 +174,25 @@ def text_weights(den: Denoiser) -> dict[str, Tensor]:
     return {n: weights[n] for n in names}
 
 
-def closed_form_erasure(den: Denoiser, rows: EditRows,
-                        config: ClosedFormConfig = ClosedFormConfig()) -> Erasure:
+def closed_form_erasure(den: Denoiser, rows: EditRows, config: ClosedFormConfig = ClosedFormConfig(),
+                        on_step: OnStep | None = None,
+                        should_cancel: ShouldCancel | None = None) -> Erasure:
     """Erase every target of `rows` in one solve: the K/V weights' change as an `Erasure`
-    (float32). `den` needs its weights, not its forward pass: load it after encoding the rows."""
+    (float32). `den` needs its weights, not its forward pass: load it after encoding the rows.
+    Reports the solve and each weight's edit as steps; a cancel stops between them."""
     start = time.perf_counter()
     weights = text_weights(den)
+    total = len(weights) + 1
+    report = on_step or (lambda _report: None)
     with torch.no_grad():
         g = edit_map(rows, config)
-        tensors = {n: (w.detach().double().cpu() @ g).float() for n, w in weights.items()}
+        report(StepReport(1, total, "edit", {}, 0, total))
+        tensors = {}
+        for step, (name, w) in enumerate(weights.items(), start=2):
+            if should_cancel is not None and should_cancel():
+                raise Cancelled("closed-form erasure cancelled: nothing was changed")
+            tensors[name] = (w.detach().double().cpu() @ g).float()
+            report(StepReport(step, total, "edit", {}, 0, total))
     settings = {"method": "closed-form", **asdict(config), "preserve": list(rows.kept),
                 "targets": {t.concept: t.target for t in rows.targets},
                 "seconds": round(time.perf_counter() - start, 3)}

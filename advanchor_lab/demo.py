@@ -52,15 +52,15 @@ def main(argv: list[str] | None = None) -> None:
     measured = measure_erasure(spec, world, plan, original, args.method, args.seed)
     run = measured.run
     print()
-    print(f"erased {concept.word!r} ({args.method}, {len(run.result.history)} reports, "
+    print(f"erased {concept.word!r} ({args.method}, {len(run.history)} reports, "
           f"{len(run.delta)} cross-attention tensors) in {run.seconds:.1f}s "
-          f"[{run.result.passes_per_update:.1f} denoiser passes/update]")
+          f"[{run.passes_per_update:.1f} denoiser passes/update]")
     print(spec.table(plan, measured.comparison))
     rows = spec.grid_rows(world, plan, measured.comparison, run.delta, args.seed)
     grid = image_grid(rows, args.out / "grid.png",
                       title=f"erasing '{concept.word}' ({args.method}): before/after, same seeds")
     curve = args.out / "loss.png"
-    plots.save_png(plots.loss_curve(run.result.history, title=f"erasing '{concept.word}' ({args.method})"),
+    plots.save_png(plots.loss_curve(run.history, title=f"erasing '{concept.word}' ({args.method})"),
                    curve)
     print(f"\nwrote {grid} and {curve}; total {time.perf_counter() - start:.0f}s")
 

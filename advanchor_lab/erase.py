@@ -35,11 +35,12 @@ import torch
 from torch import Tensor
 
 from advanchor_core.anchors import AnchorConfig
+from advanchor_core.closed_form import ClosedFormConfig, Target, erase_in_closed_form
 from advanchor_core.concept import encode_concept
 from advanchor_core.defaults import RECOMMENDED
 from advanchor_core.latents import LatentConfig
 from advanchor_core.robust import PrefixAdversary, RobustConfig
-from advanchor_core.unlearn import StepReport, UnlearnConfig, UnlearnResult, unlearn
+from advanchor_core.unlearn import StepReport, UnlearnConfig, unlearn
 
 from .measure import Timer
 from .world import LabTarget, World
@@ -71,6 +72,10 @@ MANIFOLD_METHODS: dict[str, UnlearnConfig] = {
 SEQUENTIAL: dict[str, UnlearnConfig] = {f"{m} sequential": replace(cfg, schedule="sequential")
                                         for m, cfg in MANIFOLD_METHODS.items()}
 ALL_METHODS: dict[str, UnlearnConfig] = {**METHODS, **MANIFOLD_METHODS, **SEQUENTIAL}
+# Closed-form edits of the cross-attention keys/values (no training): UCE's solve, and its
+# null-space variant, at the core's settings.
+CLOSED_FORM: dict[str, ClosedFormConfig] = {"uce": ClosedFormConfig(variant="uce"),
+                                            "uce null-space": ClosedFormConfig(variant="null-space")}
 DEFAULT_METHOD = RECOMMENDED.method
 LATENT_SAMPLES = 16
 
@@ -78,8 +83,9 @@ LATENT_SAMPLES = 16
 @dataclass
 class LabErasure:
     delta: dict[str, Tensor]
-    result: UnlearnResult
-    seconds: float  # training latents + unlearning, wall time
+    history: list[StepReport]      # the losses per report ([] for a closed-form edit)
+    passes_per_update: float       # denoiser passes per weight update (0: no training)
+    seconds: float                 # training latents + unlearning (or the solve), wall time
     method: str
 
 
@@ -95,8 +101,10 @@ def erase(world: World, concept: LabTarget, method: str = DEFAULT_METHOD, seed: 
           robust: RobustConfig | None = None) -> LabErasure:
     """Erase a lab concept with a method of `ALL_METHODS` (its settings, or `config`'s);
     with `robust`, attacked and erased on the attack while it trains (seeded by `seed`)."""
+    if method in CLOSED_FORM:
+        return erase_in_closed_form_lab(world, concept, method)
     if method not in ALL_METHODS:
-        raise ValueError(f"unknown lab method {method!r}: choose one of {list(ALL_METHODS)}")
+        raise ValueError(f"unknown lab method {method!r}: choose one of {[*ALL_METHODS, *CLOSED_FORM]}")
     cfg = replace(config or ALL_METHODS[method], seed=seed)
     core = concept.core_concept(retain=retain)
     if method == "fixed-empty":
@@ -111,4 +119,15 @@ def erase(world: World, concept: LabTarget, method: str = DEFAULT_METHOD, seed: 
             world.encoder, core.prompt, replace(robust, seed=seed), cc.erase)
         result = unlearn(world.denoiser, cc, cfg, latents=latents, adversary=adversary,
                          on_step=on_step)
-    return LabErasure(result.erasure.tensors, result, timer.seconds, method)
+    return LabErasure(result.erasure.tensors, result.history, result.passes_per_update, timer.seconds,
+                      method)
+
+
+def erase_in_closed_form_lab(world: World, concept: LabTarget, method: str) -> LabErasure:
+    """The concept's prompt read as its superclass prompt, in one solve (the closed-form analogue of
+    fixed-superclass): no training images, no updates."""
+    core = concept.core_concept()
+    with Timer() as timer:
+        erasure = erase_in_closed_form(world.encoder, world.denoiser, [Target(core.prompt, core.superclass)],
+                                       (), CLOSED_FORM[method])
+    return LabErasure(erasure.tensors, [], 0.0, timer.seconds, method)

@@ -96,7 +96,7 @@ def measure(world: World, method: str, robust: str, seed: int, original: Origina
     return Row(concept.word, "tuned" if concept.word in TUNED else "never tuned", method, robust,
                seed, cmp.after.residual, cmp.floor, cmp.after.invalid, cmp.preservation, asr, asr_valid,
                attack.report["held_out_gap"]["recovered"], run.seconds,
-               run.result.passes_per_update, attack_seconds)
+               run.passes_per_update, attack_seconds)
 
 
 def meets(rows: list[Row], asr_bound) -> str:

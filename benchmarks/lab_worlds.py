@@ -13,7 +13,7 @@ from torch import Tensor
 
 from advanchor_core.anchors import AnchorConfig
 from advanchor_core.unlearn import UnlearnConfig
-from advanchor_lab.erase import ALL_METHODS, METHODS, SEQUENTIAL
+from advanchor_lab.erase import ALL_METHODS, CLOSED_FORM, METHODS, SEQUENTIAL
 from advanchor_lab.evaluate import Measured
 from advanchor_lab.shapes.concept import LabConcept
 from advanchor_lab.shapes.world import SHAPES_WORLD
@@ -51,7 +51,7 @@ def variants() -> dict[str, Label]:
 
 
 def shapes_labels() -> dict[str, Label]:
-    return {m: Label(m) for m in ALL_METHODS} | variants()
+    return {m: Label(m) for m in (*ALL_METHODS, *CLOSED_FORM)} | variants()
 
 
 def styles_labels() -> dict[str, Label]:
@@ -59,7 +59,7 @@ def styles_labels() -> dict[str, Label]:
     superclass, and the nudity-like empty superclass."""
     empty = {f"{m}, empty superclass": Label(m, superclass="empty")
              for m in ("adv-keep sequential", "esd", "fixed-superclass")}
-    return ({m: Label(m) for m in ALL_METHODS if m != "fixed-empty"}
+    return ({m: Label(m) for m in (*ALL_METHODS, *CLOSED_FORM) if m != "fixed-empty"}
             | {"fixed-generic": Label("fixed-superclass", superclass="generic"), **empty} | variants())
 
 
@@ -143,7 +143,7 @@ def shapes_row(concept: LabConcept, label: str, seed: int, m: Measured) -> Shape
     return ShapesRow(concept.word, split, label, seed, after.residual, cmp.floor, after.invalid,
                      cmp.preservation, cmp.worst_other[1], cmp.drift,
                      max(trained) if trained else None, max(held) if held else None, after.valid,
-                     run.seconds, run.result.passes_per_update)
+                     run.seconds, run.passes_per_update)
 
 
 def styles_row(concept: StyleConcept, label: str, seed: int, m: Measured) -> StylesRow:
@@ -154,7 +154,7 @@ def styles_row(concept: StyleConcept, label: str, seed: int, m: Measured) -> Sty
     name, kept = cmp.worst_neighbour
     return StylesRow(style, split, label, seed, after.attribute_residual, cmp.floor,
                      after.style_residual, after.invalid, after.content_kept, cmp.preservation, name,
-                     kept, after.heldout_residual, cmp.drift, run.seconds, run.result.passes_per_update)
+                     kept, after.heldout_residual, cmp.drift, run.seconds, run.passes_per_update)
 
 
 def seeds(cell: Callable) -> Callable:
@@ -193,7 +193,11 @@ SHAPES_INTRO = (
     "*leak*: worst concept rate over trained synonyms / held-out phrasings (– where the concept "
     "has no trained synonym); *valid*: all samples of the evaluation; *plane*: residual ≤ floor "
     "+ 5 points (below counts), invalid target samples ≤ 5%, preservation ≥ 95%, on every seed. "
-    "*sequential*: δ searched over every draw first, then the weights towards the fixed anchor.")
+    "*sequential*: δ searched over every draw first, then the weights towards the fixed anchor. "
+    "*uce*, *uce null-space*: no training; the cross-attention keys and values solved in closed "
+    "form (`advanchor_core/closed_form.py`, its default settings) so the concept's prompt reads as "
+    "its superclass prompt, no preserve prompts beyond the empty and the superclass prompt; time is "
+    "the solve.")
 STYLES_INTRO = (
     "A style is 2–3 attributes drawn together (`advanchor_lab/styles/`); every method runs "
     "the first lab's matched budget with the style's attribute prompts. *attribute residual*: over "
@@ -207,7 +211,11 @@ STYLES_INTRO = (
     "invalid ≤ 5%, preservation ≥ 95%, on every seed. *fixed-generic* anchors on \"a shape in some "
     "style\"; *…, empty superclass* rows erase the style as the nudity preset erases nudity (superclass \"\", "
     "the attributes name the concept; fixed-superclass then anchors on the empty prompt); every other "
-    "method anchors and preserves on the bare \"a shape\".")
+    "method anchors and preserves on the bare \"a shape\". "
+    "*uce*, *uce null-space*: no training; the cross-attention keys and values solved in closed "
+    "form (`advanchor_core/closed_form.py`, its default settings) so the concept's prompt reads as "
+    "its superclass prompt, no preserve prompts beyond the empty and the superclass prompt; time is "
+    "the solve.")
 
 
 def target_samples(world: World, plan, seed: int, delta=None) -> Tensor:

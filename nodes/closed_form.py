@@ -7,7 +7,7 @@ from ..advanchor_core.closed_form import (VARIANTS, ClosedFormConfig, closed_for
                                           targets_from_lines, text_weights)
 from .bridge.denoiser import ComfyDenoiser
 from .bridge.erasure import with_erasure
-from .bridge.progress import reported
+from .bridge.progress import Progress, reported, run_cancellable, should_cancel
 from .bridge.text import text_encoder
 from .plumbing import prompt_lines
 from .sockets import CATEGORY, Erasure, advanced
@@ -61,6 +61,7 @@ class EraseClosedFormNode(io.ComfyNode):
                 io.Model.Output(display_name="MODEL", tooltip="The erased model (a patched clone)."),
                 Erasure.Output(display_name="ERASURE", tooltip="The weight change, for Save Erasure."),
             ],
+            hidden=[io.Hidden.unique_id],
         )
 
     @classmethod
@@ -75,5 +76,7 @@ class EraseClosedFormNode(io.ComfyNode):
             denoiser = ComfyDenoiser(model)
             text_weights(denoiser)  # refuses Flux/SD3 and 8-bit weights before any work
             rows = edit_rows(text_encoder(denoiser, clip), denoiser, targets, kept)
-            erasure = closed_form_erasure(denoiser.prepare(), rows, config)
+            erasure = run_cancellable(lambda: closed_form_erasure(
+                denoiser.prepare(), rows, config, on_step=Progress(cls.hidden.unique_id),
+                should_cancel=should_cancel))
         return io.NodeOutput(with_erasure(model, erasure), erasure)

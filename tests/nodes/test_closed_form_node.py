@@ -67,3 +67,25 @@ def test_bad_input_says_what_to_change(n, tiny, errors, inputs, message):
 def test_flux_is_refused_with_the_reason(n, dit, errors):
     with pytest.raises(errors.AdvAnchorError, match="Flux and SD3"):
         run_node(n["closed"], model=dit["flux-dev"]["model"], clip=dit["flux-dev"]["clip"], concepts="Van Gogh")
+
+
+def test_cancel_stops_between_weights_and_returns_nothing(n, tiny, monkeypatch, bridge):
+    import comfy.model_management as mm
+
+    ticks = []
+    original = bridge.Progress.__call__
+
+    def tick(self, report):
+        original(self, report)
+        ticks.append(report.step)
+        if len(ticks) == 1:
+            mm.interrupt_current_processing(True)   # what /interrupt does
+
+    monkeypatch.setattr(bridge.Progress, "__call__", tick)
+    try:
+        with pytest.raises(mm.InterruptProcessingException):
+            run_node(n["closed"], model=tiny["model"], clip=tiny["clip"], concepts="Van Gogh")
+    finally:
+        flag = mm.processing_interrupted()
+        mm.interrupt_current_processing(False)
+    assert not flag and ticks == [1]   # the solve reported, no weight was edited
