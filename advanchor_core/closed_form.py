@@ -185,13 +185,13 @@ def closed_form_erasure(den: Denoiser, rows: EditRows, config: ClosedFormConfig 
     total = len(weights) + 1
     report = on_step or (lambda _report: None)
     with torch.no_grad():
-        g = edit_map(rows, config)
+        g = edit_map(rows, config).float()  # solved in float64, applied in float32 (δ's dtype)
         report(StepReport(1, total, "edit", {}, 0, total))
         tensors = {}
         for step, (name, w) in enumerate(weights.items(), start=2):
             if should_cancel is not None and should_cancel():
                 raise Cancelled("closed-form erasure cancelled: nothing was changed")
-            tensors[name] = (w.detach().double().cpu() @ g).float()
+            tensors[name] = w.detach().float().cpu() @ g
             report(StepReport(step, total, "edit", {}, 0, total))
     settings = {"method": "closed-form", **asdict(config), "preserve": list(rows.kept),
                 "targets": {t.concept: t.target for t in rows.targets},
