@@ -89,3 +89,20 @@ def test_cancel_stops_between_weights_and_returns_nothing(n, tiny, monkeypatch, 
         flag = mm.processing_interrupted()
         mm.interrupt_current_processing(False)
     assert not flag and ticks == [1]   # the solve reported, no weight was edited
+
+
+@pytest.mark.parametrize("family", ["sd2", "sdxl"])
+def test_sd2_and_sdxl_are_edited_on_their_own_text_width(n, comfy, family):
+    """SD2's OpenCLIP-H rows (1024) and SDXL's CLIP-L + CLIP-G rows (2048, its pooled row left
+    out) reach every cross-attention key and value, and only those."""
+    from tests.comfy_support import tiny as t
+
+    model = t.tiny_family_model(family, 20, prediction="v" if family == "sd2" else "eps")
+    before = effective_unet_state(model)
+    erased, erasure = run_node(n["closed"], model=model, clip=t.tiny_family_clip(family, 21),
+                               concepts="Van Gogh", preserve="a photo of a cat")
+    after = effective_unet_state(erased)
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    width = {"sd2": 1024, "sdxl": 2048}[family]
+    assert changed == {k for k in before if ".attn2.to_k." in k or ".attn2.to_v." in k}
+    assert all(t.shape[1] == width for t in erasure.tensors.values())
