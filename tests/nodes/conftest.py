@@ -115,3 +115,25 @@ def dit(comfy):
             "flux-schnell": {"model": t.tiny_flux(32, schnell=True), "clip": flux_clip},
             "sd3": {"model": t.tiny_sd3(40), "clip": sd3_clip},
             "sd3.5": {"model": t.tiny_sd3(43, sd35=True), "clip": sd3_clip}}
+
+
+@pytest.fixture
+def cancel_after_first_report(monkeypatch, bridge):
+    """Press Cancel (what /interrupt does) when a node's first progress report arrives; yields
+    the steps reported. The flag is cleared afterwards whatever the test did."""
+    import comfy.model_management as mm
+
+    steps = []
+    original = bridge.Progress.__call__
+
+    def report(self, step_report):
+        original(self, step_report)
+        steps.append(step_report.step)
+        if len(steps) == 1:
+            mm.interrupt_current_processing(True)
+
+    monkeypatch.setattr(bridge.Progress, "__call__", report)
+    try:
+        yield steps
+    finally:
+        mm.interrupt_current_processing(False)
