@@ -18,7 +18,7 @@ import torch
 
 from advanchor_core import plots
 
-from .erase import ALL_METHODS, DEFAULT_METHOD
+from .erase import ALL_METHODS, CLOSED_FORM, DEFAULT_METHOD
 from .evaluate import measure_erasure
 from .figures import image_grid
 from .world import load_world
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concept", default="square",
                         help="a colour, shape or texture of the shapes world, or a style of the "
                              "styles world")
-    parser.add_argument("--method", default=DEFAULT_METHOD, choices=list(ALL_METHODS))
+    parser.add_argument("--method", default=DEFAULT_METHOD, choices=[*ALL_METHODS, *CLOSED_FORM])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--samples", type=int, default=150, help="target-prompt samples (±4 points at 150)")
     parser.add_argument("--threads", type=int, default=2)
@@ -59,10 +59,12 @@ def main(argv: list[str] | None = None) -> None:
     rows = spec.grid_rows(world, plan, measured.comparison, run.delta, args.seed)
     grid = image_grid(rows, args.out / "grid.png",
                       title=f"erasing '{concept.word}' ({args.method}): before/after, same seeds")
-    curve = args.out / "loss.png"
-    plots.save_png(plots.loss_curve(run.history, title=f"erasing '{concept.word}' ({args.method})"),
-                   curve)
-    print(f"\nwrote {grid} and {curve}; total {time.perf_counter() - start:.0f}s")
+    written = [grid]
+    if run.history:  # a closed-form edit has no updates, so no loss curve
+        written.append(args.out / "loss.png")
+        plots.save_png(plots.loss_curve(run.history, title=f"erasing '{concept.word}' ({args.method})"),
+                       written[-1])
+    print(f"\nwrote {' and '.join(map(str, written))}; total {time.perf_counter() - start:.0f}s")
 
 
 if __name__ == "__main__":

@@ -102,6 +102,9 @@ def erase(world: World, concept: LabTarget, method: str = DEFAULT_METHOD, seed: 
     """Erase a lab concept with a method of `ALL_METHODS` (its settings, or `config`'s);
     with `robust`, attacked and erased on the attack while it trains (seeded by `seed`)."""
     if method in CLOSED_FORM:
+        if robust is not None or config is not None or retain:
+            raise ValueError(f"{method!r} is a closed-form edit: it has no training loop, so no "
+                             "robust rounds, unlearning config or retain prompts apply")
         return erase_in_closed_form_lab(world, concept, method)
     if method not in ALL_METHODS:
         raise ValueError(f"unknown lab method {method!r}: choose one of {[*ALL_METHODS, *CLOSED_FORM]}")
