@@ -36,6 +36,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from .concept import concept_lines
 from .denoiser import Denoiser
 from .erasure import Erasure, describe
 from .errors import AdvAnchorError, Cancelled
@@ -85,19 +86,10 @@ class EditRows:
 
 
 def targets_from_lines(text: str, default_target: str = "") -> list[Target]:
-    """One concept per line, "concept -> target" to give it its own target (blank lines and
-    '#' comments skipped): the list a user types."""
-    targets = []
-    for line in (text or "").splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        concept, _, target = line.partition("->")
-        if not concept.strip():
-            raise AdvAnchorError(f"the line {line!r} names no concept: write 'concept' or "
-                                 "'concept -> target'")
-        targets.append(Target(concept.strip(), target.strip() if _ else default_target.strip()))
-    return targets
+    """One concept per line, "concept -> target" to give it its own target: the list a user
+    types (`concept_lines`)."""
+    return [Target(concept, default_target.strip() if target is None else target)
+            for concept, target in concept_lines(text)]
 
 
 def _content(encoder: TextEncoder, text: str) -> list[int]:

@@ -6,7 +6,7 @@ and the loop works on plain tensors — it never needs to know which encoder mad
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from torch import Tensor
@@ -94,6 +94,34 @@ class Concept:
 
     def as_metadata(self) -> dict:
         return asdict(self)
+
+
+def concept_lines(text: str) -> list[tuple[str, str | None]]:
+    """One concept per line, "concept -> other" to pair it with another prompt (its target, its
+    superclass), None where a line has no arrow; blank lines and '#' comments skipped: the list
+    a user types."""
+    out = []
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        concept, arrow, other = line.partition("->")
+        if not concept.strip():
+            raise AdvAnchorError(f"the line {line!r} names no concept: write 'concept' or "
+                                 "'concept -> other prompt'")
+        out.append((concept.strip(), other.strip() if arrow else None))
+    return out
+
+
+def more_like(first: Concept, text: str) -> list[Concept]:
+    """`first`, then one concept per line of `text` made like it: its templates, its concept
+    term and (unless a line says "concept -> superclass") its superclass. Attributes, retain
+    prompts, a fixed anchor prompt and anchor candidates describe `first` alone, so the others
+    have none."""
+    others = [replace(first, text=word, superclass=first.superclass if sup is None else sup,
+                      attributes=(), retain_prompts=(), anchor_prompt=None, anchor_candidates=())
+              for word, sup in concept_lines(text)]
+    return [first, *(c for c in others if c.text != first.text)]
 
 
 @dataclass

@@ -15,7 +15,7 @@ from comfy_api.latest import io
 
 from ..advanchor_core.anchors import LOSSES, AnchorConfig
 from ..advanchor_core.attack import AttackConfig
-from ..advanchor_core.concept import Concept, ConceptConditioning, encode_concept
+from ..advanchor_core.concept import Concept, ConceptConditioning, encode_concept, more_like
 from ..advanchor_core.defaults import RECOMMENDED
 from ..advanchor_core.errors import AdvAnchorError
 from ..advanchor_core.latents import LatentConfig
@@ -32,6 +32,7 @@ LATENT_SOURCES = ("sampled", "noise")
 TRAINING_SEED = ("Seed of every random draw (timesteps, noise, anchor start): the same seed "
                  "gives the same result; change it to train again.")
 WithLatents = TypeVar("WithLatents", UnlearnConfig, AttackConfig)
+MAX_CONCEPTS = 16  # concepts one fine-tuning run erases
 
 
 # --- widgets ------------------------------------------------------------------------------
@@ -141,19 +142,31 @@ class Prepared:
 
     denoiser: ComfyDenoiser        # loaded on ComfyUI's device
     encoder: ComfyTextEncoder
-    cc: ConceptConditioning
+    ccs: list[ConceptConditioning]  # the CONCEPT, then any more concepts erased with it
     latents: dict                  # `latent_arguments`
 
+    @property
+    def cc(self) -> ConceptConditioning:
+        """The CONCEPT's conditioning."""
+        return self.ccs[0]
 
-def prepare(model, clip, concept, latent, sample_size: int, checkpointing: bool = False) -> Prepared:
-    """Translate the node inputs once; the denoiser is loaded last, after the text is encoded."""
-    concept = require_concept(concept)
+
+def prepare(model, clip, concept, latent, sample_size: int, checkpointing: bool = False,
+            more_concepts: str = "") -> Prepared:
+    """Translate the node inputs once; the denoiser is loaded last, after the text is encoded.
+
+    `more_concepts`: one per line, erased in the same run, made like the CONCEPT (`more_like`)."""
+    concepts = more_like(require_concept(concept), more_concepts)
+    if len(concepts) > MAX_CONCEPTS:
+        raise AdvAnchorError(f"{len(concepts)} concepts to erase in one run: give at most "
+                             f"{MAX_CONCEPTS} (each samples its own training images and trains its "
+                             "own updates), or use Erase (closed form) for long lists")
     denoiser = ComfyDenoiser(model, checkpointing=checkpointing)
     encoder = text_encoder(denoiser, clip)
-    cc = encode_concept(encoder, concept)
+    ccs = [encode_concept(encoder, c) for c in concepts]
     latents = latent_arguments(model, latent, sample_size)
     denoiser.prepare()
-    return Prepared(denoiser, encoder, cc, latents)
+    return Prepared(denoiser, encoder, ccs, latents)
 
 
 @dataclass

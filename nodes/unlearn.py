@@ -142,6 +142,14 @@ class UnlearnNode(io.ComfyNode):
                                  tooltip="Attack steps per robust round (the prefix is warm-started "
                                          "from the last round)."),
                 ),
+                # last: a widget added before the others would shift saved workflows' values
+                io.String.Input("more_concepts", default="", multiline=True, optional=True,
+                                tooltip="More concepts to erase in the same run, one per line "
+                                        "('concept -> superclass' gives one its own superclass). "
+                                        "Each is made like the CONCEPT (its templates and "
+                                        "superclass; its attributes are the CONCEPT's alone) and "
+                                        "gets the full iterations: the concepts take turns on one "
+                                        "weight change. An anchor input warm-starts the CONCEPT's."),
             ],
             outputs=[
                 io.Model.Output(display_name="MODEL", tooltip="The erased model (a patched clone)."),
@@ -156,7 +164,7 @@ class UnlearnNode(io.ComfyNode):
     def execute(cls, model, clip, concept, latent_source, sample_size, sample_count, sample_steps,
                 method, iterations, lr, parameters, parameter_pattern, schedule, preservation,
                 anchor_steps, anchor_lr, anchor_loss, anchor_bound, accumulate_gradients, seed,
-                anchor=None, latent=None, layers=None, gradient_checkpointing=False,
+                anchor=None, latent=None, layers=None, more_concepts="", gradient_checkpointing=False,
                 autocast=RECOMMENDED.autocast, esd_eta=RECOMMENDED.esd_eta, robust_every=0,
                 robust_steps=ROBUST.steps) -> io.NodeOutput:
         config = UnlearnConfig(
@@ -168,11 +176,11 @@ class UnlearnNode(io.ComfyNode):
             seed=seed, accumulate_grads=accumulate_gradients, autocast=autocast, esd_eta=esd_eta)
         with training_mode(), reported("Unlearn"):
             run = plumbing.prepare(model, clip, concept, latent, sample_size,
-                                   checkpointing=gradient_checkpointing)
+                                   checkpointing=gradient_checkpointing, more_concepts=more_concepts)
             config = plumbing.fit_to_model(config, run.denoiser.family)
             adversary = plumbing.adversary(run, robust_every, robust_steps, config.seed)
             result = run_cancellable(lambda: unlearn(
-                run.denoiser, run.cc, config, anchor=anchor,
+                run.denoiser, run.ccs, config, anchor=anchor,
                 adversary=adversary, on_step=Progress(cls.hidden.unique_id),
                 should_cancel=should_cancel, **run.latents))
             erasure = result.erasure

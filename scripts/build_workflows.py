@@ -121,27 +121,26 @@ def apply_erasure_lora(oi) -> dict:
 def erase_two_concepts_save(oi) -> dict:
     g = Graph(oi)
     ckpt = loader(g, (0, 120))
-    first = g.add("AdvAnchorConcept", (0, 380), title="Concept 1", concept="Van Gogh")
-    second = g.add("AdvAnchorConcept", (380, 700), title="Concept 2", concept="Claude Monet")
-    u1 = unlearn(g, (380, 120), (ckpt, 0), ckpt, first, title="Unlearn 1 · Van Gogh")
-    u2 = unlearn(g, (760, 120), (u1, 0), ckpt, second, title="Unlearn 2 · Monet (on the erased model)")
-    save_ckpt = g.add("AdvAnchorSaveErasedCheckpoint", (1140, 120),
+    concept = g.add("AdvAnchorConcept", (0, 380), concept="Van Gogh")
+    u = unlearn(g, (380, 120), (ckpt, 0), ckpt, concept, title="Unlearn · Van Gogh + Claude Monet",
+                more_concepts="Claude Monet")
+    save_ckpt = g.add("AdvAnchorSaveErasedCheckpoint", (760, 120),
                       filename_prefix="advanchor/sd15_no_van_gogh_no_monet")
-    g.link(u2, 0, save_ckpt, "model")
+    g.link(u, 0, save_ckpt, "model")
     g.link(ckpt, 1, save_ckpt, "clip")
     g.link(ckpt, 2, save_ckpt, "vae")
-    pos, neg = prompts(g, ckpt, 1140, 330, "a painting of water lilies in a pond by Claude Monet")
-    latent = g.add("EmptyLatentImage", (1140, 770), width=512, height=512, batch_size=1)
-    ks, dec = sampler_branch(g, 1520, 120, (u2, 0), pos, neg, latent, None, ckpt, "· both erased")
-    save = g.add("SaveImage", (1520, 640), filename_prefix="advanchor/two_concepts_erased_sample")
+    pos, neg = prompts(g, ckpt, 760, 330, "a painting of water lilies in a pond by Claude Monet")
+    latent = g.add("EmptyLatentImage", (760, 770), width=512, height=512, batch_size=1)
+    ks, dec = sampler_branch(g, 1140, 120, (u, 0), pos, neg, latent, None, ckpt, "· both erased")
+    save = g.add("SaveImage", (1140, 640), filename_prefix="advanchor/two_concepts_erased_sample")
     save.width = 400
     g.link(dec, 0, save, "images")
-    g.group("1 · First concept", [first, u1], COLORS["erase"])
-    g.group("2 · Second concept, erased from the first result", [second, u2], COLORS["after"])
-    g.group("3 · One checkpoint with both erasures", [save_ckpt], COLORS["out"])
-    g.note("**Erase two concepts one after the other, save one checkpoint.**\n\nUnlearn 2 starts "
-           "from Unlearn 1's MODEL, so its patches stack on the first erasure. The saved "
-           "checkpoint's metadata (advanchor.erasures) lists both.",
+    g.group("1 · Both concepts, one run", [concept, u], COLORS["erase"])
+    g.group("2 · One checkpoint without either", [save_ckpt], COLORS["out"])
+    g.note("**Erase two concepts in one run, save one checkpoint.**\n\nUnlearn's more_concepts "
+           "lists the concepts erased with the CONCEPT, one per line; they take turns on one "
+           "weight change, so neither undoes the other. The saved checkpoint's metadata "
+           "(advanchor.erasures) lists both.",
            (0, 820), (340, 200))
     return g.to_json()
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from typing import Sequence
 
 import torch
 from torch import Tensor
@@ -19,33 +20,42 @@ from ..robust import PrefixAdversary
 from ..sensitivity.anchor_choice import AnchorChoice
 from .config import UnlearnConfig
 from .methods import TABLE
-from .run import make_run
-from .schedules import RUNNERS, report_count
+from .run import make_run, start_progress
+from .schedules import RUNNERS, Lane, report_count
 from .search import start_anchor
+
+
+Concepts = ConceptConditioning | Sequence[ConceptConditioning]
 
 
 @dataclass
 class UnlearnResult:
     erasure: Erasure
     history: list[StepReport]
-    anchor: AnchorState | None
+    anchor: AnchorState | None      # the (first) concept's anchor, where δ ended
     passes_per_update: float
     seconds: float
     anchor_choice: AnchorChoice | None = None  # start "map": the candidate chosen, and the map
 
 
-def unlearn(denoiser: Denoiser, cc: ConceptConditioning, config: UnlearnConfig = UnlearnConfig(), *,
+def unlearn(denoiser: Denoiser, concepts: Concepts, config: UnlearnConfig = UnlearnConfig(), *,
             latents: Tensor | None = None, latent_shape: tuple[int, ...] | None = None,
             anchor: AnchorState | None = None, adversary: PrefixAdversary | None = None,
             on_step: OnStep | None = None,
             should_cancel: ShouldCancel | None = None) -> UnlearnResult:
-    """Erase `cc.concept` from `denoiser`; the base weights are never written.
+    """Erase each concept of `concepts` (one, or several in one run) from `denoiser`; the base
+    weights are never written.
+
+    Several concepts share one delta and take turns, update by update (`schedules`): each gets
+    `config.steps` updates, its own training draws (from `latents` when given, shared), its own
+    anchor and its own superclass kept. `anchor` warm-starts the first concept's δ (e.g. from
+    a separate anchor search); only method "adversarial" has a δ, so an anchor with another
+    method is refused rather than silently dropped.
 
     `adversary` makes the run robust (`robust`): its prefix is re-attacked at intervals and
-    erased on too; it is moved in place, and ends as the last attack found.
+    erased on too; it is moved in place, and ends as the last attack found. It attacks one
+    concept, so a robust run erases one.
 
-    `anchor` warm-starts δ (e.g. from a separate anchor search); only method "adversarial"
-    has a δ, so an anchor with another method is refused rather than silently dropped.
     Raises `Cancelled` when `should_cancel()` turns true, `AdvAnchorError` on bad input or a
     non-finite loss.
 
@@ -55,47 +65,65 @@ def unlearn(denoiser: Denoiser, cc: ConceptConditioning, config: UnlearnConfig =
     Whoever applies it adds it to the weight in float32 (the core's denoiser, ComfyUI's
     weight patches).
     """
+    ccs = _as_list(concepts)
     method = TABLE[config.method]
     if anchor is not None and not method.searches_anchor:
         raise AdvAnchorError(f"an anchor was given but method is {config.method!r}: only method "
                              "'adversarial' unlearns towards a searched anchor — set method "
                              "'adversarial' to use it, or leave the anchor out")
+    if adversary is not None and len(ccs) > 1:
+        raise AdvAnchorError(f"robust unlearning attacks one concept and {len(ccs)} were given: "
+                             "erase them without robust rounds, or one per run")
     start = time.perf_counter()
     base = denoiser.named_weights()
     names = select_parameters(base.keys(), config.parameters)
     device = next(iter(base.values())).device
-    cc = cc.to(device)
     gen = torch.Generator().manual_seed(config.seed)
-    run = make_run(denoiser, cc, config, method, report_count(config, method), on_step, should_cancel,
-                   adversary)
-    choice = None
-    if method.searches_anchor:
-        anchor, choice = start_anchor(run, config.anchor, gen, anchor, latents, latent_shape)
-    draws = draw_training_latents(denoiser, cc, config.latents, config.steps, gen, device,
-                                  latents, latent_shape)
+    progress = start_progress(denoiser, config, len(ccs) * report_count(config, method), on_step,
+                              should_cancel)
+    lanes, choices = [], []
+    for k, cc in enumerate(ccs):
+        run = make_run(progress, cc.to(device), config, method, adversary)
+        state, choice = None, None
+        if method.searches_anchor:
+            state, choice = start_anchor(run, config.anchor, gen, anchor if k == 0 else None,
+                                         latents, latent_shape)
+        draws = draw_training_latents(denoiser, run.cc, config.latents, config.steps, gen, device,
+                                      latents, latent_shape)
+        lanes.append(Lane(run, draws, state))
+        choices.append(choice)
     delta = {n: torch.zeros_like(base[n], dtype=wide_dtype(base[n].dtype), requires_grad=True)
              for n in names}
     opt = torch.optim.Adam(delta.values(), lr=config.lr)
-    RUNNERS[config.schedule](run, draws, delta, opt, anchor)
-    settings = _settings(config, len(names), cc, anchor, choice, adversary)
-    erasure = Erasure({n: d.detach() for n, d in delta.items()},
-                      describe([cc.concept.text] if cc.concept else [], settings))
-    return UnlearnResult(erasure, run.progress.history, anchor.detached() if anchor else None,
-                         run.denoiser.passes / config.steps, time.perf_counter() - start, choice)
+    RUNNERS[config.schedule](lanes, delta, opt)
+    settings = _settings(config, len(names), lanes, choices, adversary)
+    texts = [cc.concept.text for cc in ccs if cc.concept]
+    erasure = Erasure({n: d.detach() for n, d in delta.items()}, describe(texts, settings))
+    first = lanes[0].anchor
+    return UnlearnResult(erasure, progress.history, first.detached() if first else None,
+                         progress.denoiser.passes / (config.steps * len(ccs)),
+                         time.perf_counter() - start, choices[0])
 
 
-def _settings(config: UnlearnConfig, parameters: int, cc: ConceptConditioning,
-              anchor: AnchorState | None, choice: AnchorChoice | None,
-              adversary: PrefixAdversary | None) -> dict:
+def _as_list(concepts: Concepts) -> list[ConceptConditioning]:
+    ccs = [concepts] if isinstance(concepts, ConceptConditioning) else list(concepts)
+    if not ccs:
+        raise AdvAnchorError("no concept to erase: give at least one")
+    return ccs
+
+
+def _settings(config: UnlearnConfig, parameters: int, lanes: list[Lane],
+              choices: list[AnchorChoice | None], adversary: PrefixAdversary | None) -> dict:
     """How the erasure was made, for its file's metadata: enough to make it again."""
     settings = {"config": asdict(config), "parameters": parameters,
-                "concept": cc.concept.as_metadata() if cc.concept else None}
-    if anchor is not None:
-        settings["anchor_relative_norm"] = anchor.relative_norms().tolist()
-        if anchor.start is not None or anchor.space != "output":
-            settings["anchor_start"] = {"space": anchor.space, "start": anchor.start}
-    if choice is not None:
-        settings["anchor_choice"] = choice.as_dict()
+                "concepts": [lane.run.cc.concept.as_metadata() if lane.run.cc.concept else None
+                             for lane in lanes]}
+    anchors = [lane.anchor for lane in lanes if lane.anchor is not None]
+    if anchors:
+        settings["anchor_relative_norm"] = [a.relative_norms().tolist() for a in anchors]
+        settings["anchor_start"] = [{"space": a.space, "start": a.start} for a in anchors]
+    if any(choices):
+        settings["anchor_choice"] = [c.as_dict() if c else None for c in choices]
     if adversary is not None:
         settings["robust"] = adversary.metadata()
     return settings

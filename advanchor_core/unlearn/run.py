@@ -2,7 +2,9 @@
 the weight step, and the progress the run reports.
 
 Why one place: every part calls the same counting denoiser (passes per update are the
-efficiency claim) and the same cancel check, and a schedule only arranges their calls.
+efficiency claim) and the same cancel check, and a schedule only arranges their calls. A run
+that erases several concepts has one `Run` per concept, all sharing one `RunProgress` (one
+denoiser, one count, one progress bar).
 """
 from __future__ import annotations
 
@@ -24,19 +26,22 @@ from .weight_step import WeightStep
 
 @dataclass
 class RunProgress:
-    """The run's reports (kept, and passed on) and its cancel check."""
+    """The run's reports (kept, and passed on, numbered within their phase) and its cancel check."""
 
     denoiser: CountingDenoiser
     total_reports: int       # how many reports the whole run makes (a progress bar's total)
     on_step: OnStep | None
     should_cancel: ShouldCancel | None
     history: list[StepReport] = field(default_factory=list)
+    _made: dict[str, int] = field(default_factory=dict)
 
     def check_cancel(self) -> None:
         if self.should_cancel is not None and self.should_cancel():
             raise Cancelled("unlearning was cancelled; no erasure was produced")
 
-    def report(self, step: int, total: int, phase: str, losses: dict[str, float]) -> None:
+    def report(self, phase: str, total: int, losses: dict[str, float]) -> None:
+        """Report the next step of `phase` (of `total` in that phase)."""
+        step = self._made[phase] = self._made.get(phase, 0) + 1
         r = StepReport(step, total, phase, losses, self.denoiser.passes, self.total_reports)
         self.history.append(r)
         if self.on_step is not None:
@@ -59,12 +64,17 @@ class Run:
         return self.method.target(refs, anchor_eps, self.config.esd_eta)
 
 
-def make_run(denoiser: Denoiser, cc: ConceptConditioning, config: UnlearnConfig, method: Method,
-             reports: int, on_step: OnStep | None, should_cancel: ShouldCancel | None,
+def start_progress(denoiser: Denoiser, config: UnlearnConfig, reports: int, on_step: OnStep | None,
+                   should_cancel: ShouldCancel | None) -> RunProgress:
+    """The run's progress, around the denoiser every part of it calls (counted, autocast)."""
+    return RunProgress(CountingDenoiser(with_autocast(denoiser, config.autocast)), reports, on_step,
+                       should_cancel)
+
+
+def make_run(progress: RunProgress, cc: ConceptConditioning, config: UnlearnConfig, method: Method,
              adversary: PrefixAdversary | None = None) -> Run:
-    """The parts of a run of `method` with `config`, on `cc` already on the model's device."""
-    counting = CountingDenoiser(with_autocast(denoiser, config.autocast))
-    progress = RunProgress(counting, reports, on_step, should_cancel)
+    """The parts of a run of `method` with `config` on one concept, `cc` on the model's device."""
+    counting = progress.denoiser
     prompts = frozen_prompts(cc, method.frozen(cc, config.anchor), config.preservation,
                              adversary is not None)
     anchor = AnchorSide(counting, cc, config.anchor, config.accumulate_grads,

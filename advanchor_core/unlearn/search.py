@@ -21,7 +21,7 @@ from ..sensitivity.anchor_choice import AnchorChoice, candidate_map, choose_anch
 from ..sensitivity.probes import ProbeConfig, make_probes
 from .config import UnlearnConfig
 from .methods import TABLE
-from .run import Run, make_run
+from .run import Run, make_run, start_progress
 
 MAP_PROBES = 4  # latents the anchor map (start "map") is probed at, each at its default timesteps
 
@@ -67,12 +67,13 @@ def search_anchor(denoiser: Denoiser, cc: ConceptConditioning, config: UnlearnCo
     cc = cc.to(device)
     gen = torch.Generator().manual_seed(config.seed)
     alone = replace(config, method="adversarial", preservation=0.0)  # the δ phase, nothing kept
-    run = make_run(denoiser, cc, alone, TABLE[alone.method], draws, on_step, should_cancel)
+    run = make_run(start_progress(denoiser, alone, draws, on_step, should_cancel), cc, alone,
+                   TABLE[alone.method])
     state, _ = start_anchor(run, config.anchor, gen, anchor, latents, latent_shape)
     for i, draw in enumerate(draw_training_latents(denoiser, cc, config.latents, draws, gen, device,
                                                    latents, latent_shape), 1):
         run.progress.check_cancel()
         refs = run.frozen.references(draw, state)
         done = run.anchor.refine(state, draw, refs, config.anchor.steps)
-        run.progress.report(i, draws, "anchor", {"adv": done.loss, "anchor_steps": float(done.taken)})
+        run.progress.report("anchor", draws, {"adv": done.loss, "anchor_steps": float(done.taken)})
     return state.detached(), run.progress.history

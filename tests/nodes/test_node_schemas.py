@@ -12,7 +12,7 @@ def test_schemas_have_tooltips_and_category(n):
 
 
 DEFAULT_VIEW = {"unlearn": {"model", "clip", "concept", "anchor", "layers", "latent", "method",
-                            "iterations", "parameters", "seed"},
+                            "iterations", "parameters", "seed", "more_concepts"},
                 "anchor": {"model", "clip", "concept", "latent", "draws", "seed"}}
 
 

@@ -251,7 +251,7 @@ def test_template_browser_lists_every_workflow(page, server, tmp_path):
 
 
 # the widgets each training node shows by default: what a user decides (sockets aside)
-DEFAULT_VIEW = {"AdvAnchorUnlearn": ["method", "iterations", "parameters", "seed"],
+DEFAULT_VIEW = {"AdvAnchorUnlearn": ["method", "iterations", "parameters", "seed", "more_concepts"],
                 "AdvAnchorSearchAnchor": ["draws", "seed"],
                 "AdvAnchorAttackErasure": ["steps", "seed"]}
 
