@@ -110,6 +110,7 @@ class AnchorState:
     space: str = "output"
     start: str | None = None
     encode: Callable[[Tensor], Tensor] | None = field(default=None, repr=False)
+    effect: float | None = None  # its effect size r where a search ended (`unlearn.effect`)
 
     @property
     def token_norms(self) -> Tensor:
@@ -127,9 +128,11 @@ class AnchorState:
     def relative_norms(self) -> Tensor:
         return self.delta.detach().norm(dim=-1) / self.token_norms
 
-    def detached(self) -> "AnchorState":
+    def detached(self, effect: float | None = None) -> "AnchorState":
+        """A copy with δ detached, carrying `effect` (or the effect size it had)."""
         return AnchorState(self.base, list(self.positions), self.delta.detach().clone(),
-                           self.space, self.start, self.encode)
+                           self.space, self.start, self.encode,
+                           self.effect if effect is None else effect)
 
 
 def _soft_prompt(cc: ConceptConditioning, start: AnchorBase) -> tuple[Tensor, Callable[[Tensor], Tensor]]:

@@ -1,6 +1,8 @@
 """Search Anchor node: the adversarial anchor alone, to inspect or sample before unlearning."""
 from __future__ import annotations
 
+import logging
+
 from comfy_api.latest import io
 
 from ..advanchor_core.unlearn import UnlearnConfig, search_anchor
@@ -19,7 +21,10 @@ class SearchAnchorNode(io.ComfyNode):
             category=CATEGORY,
             description="Finds the adversarial anchor: the concept's own text embedding, perturbed "
                         "on the concept's tokens until the frozen model's prediction points away "
-                        "from the concept. Outputs it as CONDITIONING to preview with a KSampler.",
+                        "from the concept. Outputs it as CONDITIONING to preview with a KSampler. "
+                        "Logs its effect size r: how far it moved the concept's prediction, in "
+                        "units of the concept's distance to its superclass (the same on every "
+                        "model).",
             inputs=[
                 io.Model.Input("model", tooltip="The model to erase from (not modified)."),
                 io.Clip.Input("clip", tooltip="The text encoder that belongs to the model."),
@@ -54,4 +59,6 @@ class SearchAnchorNode(io.ComfyNode):
                 run.denoiser, run.cc, config, draws=draws, on_step=Progress(cls.hidden.unique_id),
                 should_cancel=should_cancel, **run.latents))
             cond = state.conditioning().detach().float().cpu()
+        logging.info(f"AdvAnchor Search Anchor: effect size r = {state.effect:.3f} (the anchor "
+                     "moved the concept's prediction r times its distance to the superclass's)")
         return io.NodeOutput(state, run.encoder.conditioning(cond, run.cc.concept.anchor_text))

@@ -19,6 +19,7 @@ from ..progress import OnStep, ShouldCancel, StepReport
 from ..robust import PrefixAdversary
 from ..sensitivity.anchor_choice import AnchorChoice
 from .config import UnlearnConfig
+from .effect import effect_size
 from .methods import TABLE
 from .run import make_run, start_progress
 from .schedules import RUNNERS, Lane, report_count
@@ -32,7 +33,7 @@ Concepts = ConceptConditioning | Sequence[ConceptConditioning]
 class UnlearnResult:
     erasure: Erasure
     history: list[StepReport]
-    anchor: AnchorState | None      # the (first) concept's anchor, where δ ended
+    anchor: AnchorState | None      # the (first) concept's anchor where δ ended, with its effect size
     passes_per_update: float
     seconds: float
     anchor_choice: AnchorChoice | None = None  # start "map": the candidate chosen, and the map
@@ -96,11 +97,13 @@ def unlearn(denoiser: Denoiser, concepts: Concepts, config: UnlearnConfig = Unle
              for n in names}
     opt = torch.optim.Adam(delta.values(), lr=config.lr)
     RUNNERS[config.schedule](lanes, delta, opt)
-    settings = _settings(config, len(names), lanes, choices, adversary)
+    effects = [effect_size(denoiser, lane.run.cc, lane.anchor, lane.draws) if lane.anchor else None
+               for lane in lanes]
+    settings = _settings(config, len(names), lanes, choices, effects, adversary)
     texts = [cc.concept.text for cc in ccs if cc.concept]
     erasure = Erasure({n: d.detach() for n, d in delta.items()}, describe(texts, settings))
     first = lanes[0].anchor
-    return UnlearnResult(erasure, progress.history, first.detached() if first else None,
+    return UnlearnResult(erasure, progress.history, first.detached(effects[0]) if first else None,
                          progress.denoiser.passes / (config.steps * len(ccs)),
                          time.perf_counter() - start, choices[0])
 
@@ -113,7 +116,8 @@ def _as_list(concepts: Concepts) -> list[ConceptConditioning]:
 
 
 def _settings(config: UnlearnConfig, parameters: int, lanes: list[Lane],
-              choices: list[AnchorChoice | None], adversary: PrefixAdversary | None) -> dict:
+              choices: list[AnchorChoice | None], effects: list[float | None],
+              adversary: PrefixAdversary | None) -> dict:
     """How the erasure was made, for its file's metadata: enough to make it again."""
     settings = {"config": asdict(config), "parameters": parameters,
                 "concepts": [lane.run.cc.concept.as_metadata() if lane.run.cc.concept else None
@@ -122,6 +126,7 @@ def _settings(config: UnlearnConfig, parameters: int, lanes: list[Lane],
     if anchors:
         settings["anchor_relative_norm"] = [a.relative_norms().tolist() for a in anchors]
         settings["anchor_start"] = [{"space": a.space, "start": a.start} for a in anchors]
+        settings["anchor_effect"] = [e for e in effects if e is not None]
     if any(choices):
         settings["anchor_choice"] = [c.as_dict() if c else None for c in choices]
     if adversary is not None:

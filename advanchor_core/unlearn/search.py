@@ -21,6 +21,7 @@ from ..sensitivity.anchor_choice import AnchorChoice, candidate_map, choose_anch
 from ..sensitivity.probes import ProbeConfig, make_probes
 from .config import UnlearnConfig
 from .methods import TABLE
+from .effect import effect_size
 from .run import Run, make_run, start_progress
 
 MAP_PROBES = 4  # latents the anchor map (start "map") is probed at, each at its default timesteps
@@ -61,7 +62,8 @@ def search_anchor(denoiser: Denoiser, cc: ConceptConditioning, config: UnlearnCo
                   should_cancel: ShouldCancel | None = None) -> tuple[AnchorState, list[StepReport]]:
     """The δ phase alone (as the sequential schedule runs it), over `draws` training draws.
 
-    Lets a user look at — and sample from — the anchor before unlearning towards it.
+    Lets a user look at — and sample from — the anchor before unlearning towards it. The
+    anchor returned carries its effect size (`effect`), measured outside the run's pass count.
     """
     device = next(iter(denoiser.named_weights().values())).device
     cc = cc.to(device)
@@ -70,10 +72,11 @@ def search_anchor(denoiser: Denoiser, cc: ConceptConditioning, config: UnlearnCo
     run = make_run(start_progress(denoiser, alone, draws, on_step, should_cancel), cc, alone,
                    TABLE[alone.method])
     state, _ = start_anchor(run, config.anchor, gen, anchor, latents, latent_shape)
-    for i, draw in enumerate(draw_training_latents(denoiser, cc, config.latents, draws, gen, device,
-                                                   latents, latent_shape), 1):
+    drawn = draw_training_latents(denoiser, cc, config.latents, draws, gen, device, latents,
+                                  latent_shape)
+    for i, draw in enumerate(drawn, 1):
         run.progress.check_cancel()
         refs = run.frozen.references(draw, state)
         done = run.anchor.refine(state, draw, refs, config.anchor.steps)
         run.progress.report("anchor", draws, {"adv": done.loss, "anchor_steps": float(done.taken)})
-    return state.detached(), run.progress.history
+    return state.detached(effect_size(denoiser, cc, state, drawn)), run.progress.history

@@ -38,14 +38,17 @@ def test_concept_bad_input_says_what_to_change(n, errors, inputs, message):
 
 
 # --- Search Anchor -----------------------------------------------------------------------
-def test_search_anchor_perturbs_only_the_concept_tokens(n, tiny, concept, bridge):
+def test_search_anchor_perturbs_only_the_concept_tokens(n, tiny, concept, bridge, caplog):
+    import logging
 
     model = tiny["model"]
     # loaded first: the shared torch modules may still hold a clone's patches from earlier tests
     before = {"weights": effective_unet_state(model), "patches": dict(model.patches),
               "uuid": model.patches_uuid, "options": json.dumps(model.model_options, default=str)}
-    state, conditioning = run_node(n["anchor"], model=model, clip=tiny["clip"], concept=concept,
-                                   draws=2, steps=3, lr=1e-2, latent_source="noise", sample_size=64)
+    with caplog.at_level(logging.INFO):
+        state, conditioning = run_node(n["anchor"], model=model, clip=tiny["clip"], concept=concept,
+                                       draws=2, steps=3, lr=1e-2, latent_source="noise", sample_size=64)
+    assert f"effect size r = {state.effect:.3f}" in caplog.text  # the log says how far it moved
     assert_untouched(model, before)
     cond, extra = conditioning[0]
     assert cond.shape == (1, 77, 768) and "pooled_output" in extra
