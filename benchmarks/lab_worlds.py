@@ -129,6 +129,8 @@ class StylesRow:
     drift: float
     seconds: float
     passes: float
+    foreign: float | None = None        # rows measured before the metric existed have none
+    foreign_floor: float | None = None
 
 
 TUNED_SHAPES = ("red", "circle", "stripes")  # the lab's settings were looked at on these
@@ -154,7 +156,8 @@ def styles_row(concept: StyleConcept, label: str, seed: int, m: Measured) -> Sty
     name, kept = cmp.worst_neighbour
     return StylesRow(style, split, label, seed, after.attribute_residual, cmp.floor,
                      after.style_residual, after.invalid, after.content_kept, cmp.preservation, name,
-                     kept, after.heldout_residual, cmp.drift, run.seconds, run.passes_per_update)
+                     kept, after.heldout_residual, cmp.drift, run.seconds, run.passes_per_update,
+                     after.foreign, cmp.foreign_floor)
 
 
 def seeds(cell: Callable) -> Callable:
@@ -176,7 +179,10 @@ SHAPES_COLUMNS: list[Column] = [
     ("leak: held-out", seeds(lambda r: pct(r.heldout_leak))), ("valid", seeds(lambda r: pct(r.valid))),
     *COST]
 STYLES_COLUMNS: list[Column] = [
-    ("attribute residual (floor)", residual_floor), ("whole style", seeds(lambda r: pct(r.style_residual))),
+    ("attribute residual (floor)", residual_floor),
+    ("foreign attributes (floor)",
+     lambda rs: f"{per_seed(rs, lambda r: pct(r.foreign))} ({per_seed(rs, lambda r: pct(r.foreign_floor))})"),
+    ("whole style", seeds(lambda r: pct(r.style_residual))),
     ("invalid", seeds(lambda r: pct(r.invalid))), ("content kept", seeds(lambda r: pct(r.content))),
     ("preservation", seeds(lambda r: pct(r.preservation))),
     ("worst neighbour", seeds(lambda r: f"{r.neighbour} {pct(r.neighbour_kept)}")),
@@ -203,12 +209,16 @@ STYLES_INTRO = (
     "the first lab's matched budget with the style's attribute prompts. *attribute residual*: over "
     "valid target samples (150 a cell: ±4 points), the mean share of the style's attributes still "
     "drawn; *floor*: the original's rate for the bare prompt at the same contents and seeds; "
+    "*foreign attributes*: valid target samples drawing any attribute the style lacks, against "
+    "the bare prompt's rate (– where the row was measured before this metric existed: run it "
+    "again to fill it); "
     "*whole style*: samples still drawing the complete look; *content kept*: shape, colour and "
     "background right; *preservation*: accuracy on every prompt not naming the style (other "
     "styles, attribute prompts, bare prompt: 138 samples), relative to the original; *worst "
     "neighbour*: the least kept style sharing an attribute; *held-out phrasings*: attribute "
     "residual on phrasings no caption used (50 samples). *plane*: residual ≤ floor + 5 points, "
-    "invalid ≤ 5%, preservation ≥ 95%, on every seed. *fixed-generic* anchors on \"a shape in some "
+    "invalid ≤ 5%, preservation ≥ 95% (and foreign attributes ≤ their floor + 5 points where "
+    "measured), on every seed. *fixed-generic* anchors on \"a shape in some "
     "style\"; *…, empty superclass* rows erase the style as the nudity preset erases nudity (superclass \"\", "
     "the attributes name the concept; fixed-superclass then anchors on the empty prompt); every other "
     "method anchors and preserves on the bare \"a shape\". "

@@ -1,7 +1,8 @@
 """The decision plane both lab erasure benchmarks report, and the per-seed tables they render.
 
 A row is on the plane when its residual is at most floor + 5 points, at most 5% of its target
-samples are invalid and preservation is at least 95%; a method is on it for a concept when every
+samples are invalid and preservation is at least 95% (and, where measured, its foreign
+attributes at most their floor + 5 points); a method is on it for a concept when every
 seed's row is. Rows need `split`, `method`, `seed`, `residual`, `floor`, `invalid`,
 `preservation` and the concept's name under the attribute the caller names.
 """
@@ -15,8 +16,13 @@ Column = tuple[str, Callable[[Sequence], str]]
 
 
 def meets(row) -> dict[str, bool]:
-    return {"floor": row.residual <= row.floor + SLACK, "valid": row.invalid <= 0.05,
-            "preserve": row.preservation >= 0.95}
+    """The plane's targets and whether `row` meets each; a row that measured foreign attributes
+    (the styles world's) also holds them to their floor + 5 points."""
+    out = {"floor": row.residual <= row.floor + SLACK, "valid": row.invalid <= 0.05,
+           "preserve": row.preservation >= 0.95}
+    if getattr(row, "foreign", None) is not None:
+        out["foreign"] = row.foreign <= row.foreign_floor + SLACK
+    return out
 
 
 def pct(x: float | None) -> str:

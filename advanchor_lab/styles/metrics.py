@@ -10,6 +10,10 @@ there" has two readings, both reported:
 - *style residual*: valid target samples that still show the whole look.
 Invalid samples (no recognisable object) are counted apart, never as erased. *content kept*:
 target samples whose shape, colour and background are the prompt's (the content must survive).
+*foreign attributes*: valid target samples drawing any attribute the style does not have (a
+warm tint on zorbic), against the bare prompt's rate at the same contents and seeds: an erasure
+that pushes the style onto another style's attributes (away from "the object without the
+style") scores well on the residual and shows here.
 *preservation*: accuracy on every prompt that does not name the style — the other styles, the
 attribute prompts, the bare prompt — relative to the original at the same seeds; the *worst
 neighbour* is the least preserved style sharing an attribute with the erased one (the ones a
@@ -84,6 +88,8 @@ class StyleEvaluation:
     by_style: dict[str, float]    # accuracy on each other style's prompts
     valid: float
     floor: float | None           # the bare prompt's rate of the style's attributes (original only)
+    foreign: float = float("nan")  # trained phrasings: any attribute the style does not have
+    foreign_floor: float | None = None  # the bare prompt's rate of those (original only)
     images: dict[str, Tensor] = field(repr=False, default_factory=dict)
 
 
@@ -117,8 +123,16 @@ def evaluate_style(world: World, plan: StylePlan, seed: int = 0,
                   for s in data.STYLES if s != plan.concept.style},
         valid=mean(p.valid for p in preds),
         floor=attribute_rate(parts["floor"], attrs) if "floor" in parts else None,
+        foreign=foreign_rate(target, attrs),
+        foreign_floor=foreign_rate(parts["floor"], attrs) if "floor" in parts else None,
         images={"target": torch.cat([pictures[f] for f in captions.TRAINED_TEMPLATES]),
                 "preserve": torch.cat([pictures[n] for n in ("other", "attribute", "bare")])})
+
+
+def foreign_rate(rows: list[tuple[Request, Prediction]], attributes: tuple[str, ...]) -> float:
+    """Over valid samples, the share drawing any attribute outside `attributes`."""
+    others = [a for a in data.ATTRIBUTES if a not in attributes]
+    return mean(any(p.has(a) for a in others) for _, p in rows if p.valid)
 
 
 def attribute_rate(rows: list[tuple[Request, Prediction]], attributes: tuple[str, ...]) -> float:
@@ -138,6 +152,10 @@ class StyleComparison(Preservation):
     @property
     def floor(self) -> float:
         return self.before.floor
+
+    @property
+    def foreign_floor(self) -> float:
+        return self.before.foreign_floor
 
     @property
     def worst_neighbour(self) -> tuple[str, float]:

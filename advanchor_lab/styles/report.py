@@ -22,6 +22,8 @@ def table(cmp: StyleComparison) -> str:
         ("metric", " before", "  after", "note"),
         (f'"{cmp.concept.word}" attributes still drawn', pct(b.attribute_residual),
          pct(a.attribute_residual), f"{attrs}; chance floor {100 * cmp.floor:.0f}% (the bare prompt draws them)"),
+        ("foreign attributes drawn", pct(b.foreign), pct(a.foreign),
+         f"any attribute {cmp.concept.word} lacks; chance floor {100 * cmp.foreign_floor:.0f}%"),
         ("whole style still drawn", pct(b.style_residual), pct(a.style_residual), ""),
         ("invalid target samples", pct(b.invalid), pct(a.invalid), "no recognisable object"),
         ("content kept on target prompts", pct(b.content_kept), pct(a.content_kept),

@@ -7,7 +7,8 @@ import torch
 
 from advanchor_lab.styles import captions, data
 from advanchor_lab.styles.concept import StyleConcept
-from advanchor_lab.styles.metrics import StyleComparison, StylePlan, evaluate_style
+from advanchor_lab.styles.classifier import Prediction
+from advanchor_lab.styles.metrics import StyleComparison, StylePlan, evaluate_style, foreign_rate
 from advanchor_lab.styles.world import STYLES_WORLD
 from advanchor_lab.world import load_world
 
@@ -49,3 +50,19 @@ def test_the_original_compared_with_itself_is_fully_preserved():
     assert cmp.preservation == 1.0 and cmp.drift == 0.0
     assert cmp.after.attribute_residual == before.attribute_residual > 0.5
     assert before.floor is not None and cmp.after.floor is None
+    assert cmp.after.foreign == before.foreign and before.foreign_floor is not None
+    assert cmp.after.foreign_floor is None
+
+
+def drawn(outline: bool, tint: str, pattern: str, valid: bool = True) -> tuple[None, Prediction]:
+    return None, Prediction("red", "circle", "black", outline, tint, pattern, valid, 1.0, 0.0, 0.0, 0.0)
+
+
+def test_foreign_attributes_count_what_the_style_lacks_on_valid_samples_only():
+    zorbic = ("outline", "stripes")
+    rows = [drawn(True, "none", "stripes"),   # zorbic itself: nothing foreign
+            drawn(False, "warm", "none"),     # a warm tint: foreign
+            drawn(True, "none", "dots"),      # dots: foreign
+            drawn(False, "none", "none"),     # plain: nothing foreign
+            drawn(True, "cool", "checks", valid=False)]  # invalid: not counted
+    assert foreign_rate(rows, zorbic) == 0.5
