@@ -55,6 +55,12 @@ class AnchorConfig:
     encoders differ in scale (CLIP-L's per-token outputs are ~28 long, the lab's MiniLM's 6–11).
     With `space="input"` e_i is the token's input embedding.
 
+    `lr_relative`: `lr` is in units of the anchor rows' RMS coordinate (‖e_i‖/√D, averaged over
+    the concept's tokens), so one Adam step moves each token by about `lr` × its norm on any
+    encoder; off, `lr` is Adam's own step per coordinate, as the reference's 1e-4 on CLIP-L
+    (whose RMS coordinate is ≈ 1, so the two nearly agree there; the lab's MiniLM's is 0.3–0.6,
+    T5's far smaller).
+
     `margin` and `keep_weight` belong to `loss="keep"` (the concept's share is driven to
     −margin or below, the superclass component held at 1 with weight `keep_weight`);
     `min_closeness` to `start="map"` (candidates less close to the concept are not chosen).
@@ -71,6 +77,7 @@ class AnchorConfig:
     space: str = "output"
     start: str = "concept"
     min_closeness: float = 0.2
+    lr_relative: bool = False
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -127,6 +134,10 @@ class AnchorState:
 
     def relative_norms(self) -> Tensor:
         return self.delta.detach().norm(dim=-1) / self.token_norms
+
+    def row_scale(self) -> float:
+        """The RMS coordinate of δ's rows in the base (‖e_i‖/√D, mean over its tokens)."""
+        return (self.token_norms.mean() / self.base.shape[-1] ** 0.5).item()
 
     def detached(self, effect: float | None = None) -> "AnchorState":
         """A copy with δ detached, carrying `effect` (or the effect size it had)."""
@@ -298,7 +309,8 @@ class AnchorOptimizer:
         self.state, self.config, self.accumulate = state, config, accumulate
         state.delta.requires_grad_(True)
         state.delta.grad = None  # the reference's fresh leaf: no gradient from an earlier draw
-        self.opt = torch.optim.Adam([state.delta], lr=config.lr)
+        lr = config.lr * (state.row_scale() if config.lr_relative else 1.0)
+        self.opt = torch.optim.Adam([state.delta], lr=lr)
 
     def step(self, loss: Tensor) -> None:
         if not torch.isfinite(loss):

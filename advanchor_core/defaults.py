@@ -8,8 +8,10 @@ the reference and tests can check the method as published.
 `RECOMMENDED` is what the nodes and the lab's demo do when the user changes nothing: what
 measured best in the lab (benchmarks/RESULTS.md): ESD, and for users who pick the adversarial
 method, the keep anchor searched first (sequential) with 5 δ steps. The anchor's lr of 0.05 is
-the lab's step relative to a token's size (0.02 on MiniLM, tokens of norm 6–11) carried to
-CLIP-L's scale (norm ≈ 28).
+relative (`AnchorConfig.lr_relative`: in units of the concept rows' RMS coordinate), the lab's
+measured step (0.02 absolute on MiniLM, whose rows' RMS coordinate is 0.3–0.6) carried to any
+encoder: CLIP-L, CLIP-G and T5 alike. That is still ~500× the reference's relative step (1e-4
+on CLIP-L): the lab's setting, not the paper's regime.
 """
 from __future__ import annotations
 
@@ -19,4 +21,4 @@ from .unlearn import UnlearnConfig
 REFERENCE = UnlearnConfig()
 
 RECOMMENDED = UnlearnConfig(method="esd", schedule="sequential",
-                            anchor=AnchorConfig(loss="keep", steps=5, lr=0.05))
+                            anchor=AnchorConfig(loss="keep", steps=5, lr=0.05, lr_relative=True))

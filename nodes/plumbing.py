@@ -65,9 +65,11 @@ def anchor_inputs(prefix: str = "anchor_") -> list:
                              "the anchor loss reaches its target (default 5, as measured in the "
                              "lab with the keep loss; the reference's adv1: 20)."),
         io.Float.Input(f"{prefix}lr", default=anchor.lr, min=1e-8, max=1.0, step=1e-5, round=1e-8,
-                       tooltip="Adam learning rate of the anchor perturbation. Default 0.05: the "
-                               "lab's step relative to a token's size (0.02 on MiniLM) at CLIP-L's "
-                               "scale; the reference's adv1 uses 1e-4."),
+                       tooltip="Step of the anchor perturbation, relative to the concept tokens' "
+                               "size: each step moves a token by about this fraction of its norm, "
+                               "on every text encoder (CLIP-L, CLIP-G, T5). Default 0.05: the "
+                               "lab's measured step; the reference's adv1 is about 1e-4 (its Adam "
+                               "lr 1e-4 on CLIP-L)."),
         io.Combo.Input(f"{prefix}loss", options=list(LOSSES), default=anchor.loss,
                        tooltip="keep (default, measured best in the lab: benchmarks/RESULTS.md): "
                                "push the concept's share below zero while keeping what the "
@@ -90,7 +92,10 @@ def seed_input(tooltip: str = TRAINING_SEED) -> io.Int.Input:
 
 # --- widget values → the core's settings --------------------------------------------------
 def anchor_config(steps: int, lr: float, loss: str, bound: float) -> AnchorConfig:
-    return AnchorConfig(loss=loss, steps=steps, lr=lr, bound=bound if bound > 0 else None)
+    """The anchor widgets as the core's settings: the lr relative to the concept rows' size,
+    so one value means the same step on CLIP-L, CLIP-G and T5."""
+    return AnchorConfig(loss=loss, steps=steps, lr=lr, bound=bound if bound > 0 else None,
+                        lr_relative=True)
 
 
 def latent_config(latent, latent_source: str, sample_count: int, sample_steps: int) -> LatentConfig:

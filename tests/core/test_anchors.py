@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from advanchor_core.anchors import AnchorConfig, adversarial_loss, project
@@ -61,3 +62,26 @@ def test_anchor_stays_in_its_bound_and_on_the_concept_tokens(denoiser, condition
     assert (state.relative_norms() > 0.1).all()  # it did move, up to the bound
     changed = (state.conditioning() != conditioning.anchor_base).any(-1)[0]
     assert changed.nonzero().flatten().tolist() == conditioning.anchor_positions
+
+
+def first_step_norms(conditioning, scale: float, relative: bool) -> torch.Tensor:
+    """‖δ_i‖ / ‖e_i‖ after one Adam step on a loss that pulls every coordinate, on rows × `scale`."""
+    from dataclasses import replace as swap
+
+    from advanchor_core.anchors import AnchorOptimizer, init_anchor
+
+    cc = swap(conditioning, anchor_base=conditioning.anchor_base * scale)
+    config = AnchorConfig(lr=0.01, lr_relative=relative, init_std=0.0)
+    state = init_anchor(cc, config, torch.Generator().manual_seed(0))
+    AnchorOptimizer(state, config).step((state.conditioning() * torch.randn_like(cc.anchor_base)).sum())
+    return state.relative_norms()
+
+
+def test_a_relative_lr_moves_each_token_by_that_fraction_of_its_norm_on_any_encoder(conditioning):
+    """With lr_relative one step moves each concept token by ~lr × its norm, whatever the
+    encoder's scale (rows 10× or 0.1× as long); an absolute lr's relative step scales inversely."""
+    for scale in (0.1, 1.0, 10.0):
+        moved = first_step_norms(conditioning, scale, relative=True)
+        assert torch.allclose(moved, torch.full_like(moved, 0.01), rtol=0.35), (scale, moved)
+    small, large = (first_step_norms(conditioning, s, relative=False).mean().item() for s in (0.1, 10.0))
+    assert small == pytest.approx(100 * large, rel=1e-3)
