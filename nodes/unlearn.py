@@ -1,6 +1,8 @@
 """Unlearn node: erase a concept from a MODEL; the result is a clone carrying the erasure."""
 from __future__ import annotations
 
+import logging
+
 import torch
 from comfy_api.latest import io
 
@@ -47,6 +49,15 @@ def loss_curve(history) -> torch.Tensor:
     """The unlearning losses per update as an IMAGE [1, H, W, 3] in 0..1 (drawn by core plots)."""
     with torch.inference_mode(False):
         return torch.from_numpy(plots.loss_curve(history))[None]
+
+
+def log_reached(ccs, reached, iterations: int) -> None:
+    """Say how far each concept went (`moved` of the way to its target) and what it cost the
+    superclass (`drift`), so a user can tell a weak erasure from a damaging one."""
+    for cc, r in zip(ccs, reached):
+        logging.info(f"AdvAnchor Unlearn: '{cc.concept.text}' moved {r.moved:.2f} of the way to its "
+                     f"target in {r.update}/{iterations} updates; its superclass drifted {r.drift:.2f} "
+                     "of the concept's distance from it")
 
 
 class UnlearnNode(io.ComfyNode):
@@ -150,6 +161,16 @@ class UnlearnNode(io.ComfyNode):
                                         "superclass; its attributes are the CONCEPT's alone) and "
                                         "gets the full iterations: the concepts take turns on one "
                                         "weight change. An anchor input warm-starts the CONCEPT's."),
+                *advanced(
+                    io.Float.Input("stop_at", default=RECOMMENDED.stop_at, min=0.0, max=1.0, step=0.05,
+                                   optional=True,
+                                   tooltip="Stop a concept once its prediction has moved this "
+                                           "fraction of the way to its target on held-out draws "
+                                           "(read every 5 updates; iterations stays the cap). 0 = "
+                                           "off: every iteration. The log says how far each "
+                                           "concept went and how far the superclass drifted, "
+                                           "with or without it."),
+                ),
             ],
             outputs=[
                 io.Model.Output(display_name="MODEL", tooltip="The erased model (a patched clone)."),
@@ -166,14 +187,15 @@ class UnlearnNode(io.ComfyNode):
                 anchor_steps, anchor_lr, anchor_loss, anchor_bound, accumulate_gradients, seed,
                 anchor=None, latent=None, layers=None, more_concepts="", gradient_checkpointing=False,
                 autocast=RECOMMENDED.autocast, esd_eta=RECOMMENDED.esd_eta, robust_every=0,
-                robust_steps=ROBUST.steps) -> io.NodeOutput:
+                robust_steps=ROBUST.steps, stop_at=RECOMMENDED.stop_at) -> io.NodeOutput:
         config = UnlearnConfig(
             method=method, steps=iterations, lr=lr, preservation=preservation,
             parameters=layer_parameters(layers) if layers is not None else
             parameter_spec(parameters, parameter_pattern), schedule=schedule,
             anchor=plumbing.anchor_config(anchor_steps, anchor_lr, anchor_loss, anchor_bound),
             latents=plumbing.latent_config(latent, latent_source, sample_count, sample_steps),
-            seed=seed, accumulate_grads=accumulate_gradients, autocast=autocast, esd_eta=esd_eta)
+            seed=seed, accumulate_grads=accumulate_gradients, autocast=autocast, esd_eta=esd_eta,
+            stop_at=stop_at)
         with training_mode(), reported("Unlearn"):
             run = plumbing.prepare(model, clip, concept, latent, sample_size,
                                    checkpointing=gradient_checkpointing, more_concepts=more_concepts)
@@ -184,6 +206,7 @@ class UnlearnNode(io.ComfyNode):
                 adversary=adversary, on_step=Progress(cls.hidden.unique_id),
                 should_cancel=should_cancel, **run.latents))
             erasure = result.erasure
+            log_reached(run.ccs, result.reached, iterations)
             erasure.tensors = {k: v.detach().to(model.offload_device) for k, v in erasure.tensors.items()}
             curve = loss_curve(result.history)
         return io.NodeOutput(with_erasure(model, erasure), erasure, curve)

@@ -30,6 +30,9 @@ class UnlearnConfig:
     shifted_attribute_weights: bool = False  # the reference's weight indexing without the
                                              # concept term (Concept.target_weights)
     autocast: str = "off"           # "bf16"/"fp16": denoiser calls under torch.autocast (memory)
+    stop_at: float = 0.0            # stop a concept once it has moved this fraction of the way
+                                    # to its target on held-out draws (`stopping`); 0: off
+    stop_every: int = 5             # updates between two readings of that rule
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -42,6 +45,11 @@ class UnlearnConfig:
             raise AdvAnchorError(f"lr is {self.lr}: it must be greater than 0")
         if self.preservation < 0:
             raise AdvAnchorError(f"preservation weight is {self.preservation}: use 0 or more")
+        if not 0 <= self.stop_at <= 1:
+            raise AdvAnchorError(f"stop_at is {self.stop_at}: give the fraction of the way to the "
+                                 "target (0 to 1) at which a concept stops, or 0 to train every update")
+        if self.stop_every < 1:
+            raise AdvAnchorError(f"stop_every is {self.stop_every}: read the rule every 1 or more updates")
         if self.autocast != "off" and self.autocast not in AUTOCAST_DTYPES:
             raise AdvAnchorError(f"autocast {self.autocast!r} is unknown: use 'off', "
                                  f"{', '.join(map(repr, AUTOCAST_DTYPES))}")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
 import torch
@@ -23,6 +23,7 @@ from .effect import effect_size
 from .methods import TABLE
 from .run import make_run, start_progress
 from .schedules import RUNNERS, Lane, report_count
+from .stopping import HELD_OUT_DRAWS, Gauge, Reached, StopRule
 from .search import start_anchor
 
 
@@ -37,6 +38,7 @@ class UnlearnResult:
     passes_per_update: float
     seconds: float
     anchor_choice: AnchorChoice | None = None  # start "map": the candidate chosen, and the map
+    reached: list[Reached] = field(default_factory=list)  # per concept: how far it went, when
 
 
 def unlearn(denoiser: Denoiser, concepts: Concepts, config: UnlearnConfig = UnlearnConfig(), *,
@@ -48,7 +50,7 @@ def unlearn(denoiser: Denoiser, concepts: Concepts, config: UnlearnConfig = Unle
     weights are never written.
 
     Several concepts share one delta and take turns, update by update (`schedules`): each gets
-    `config.steps` updates, its own training draws (from `latents` when given, shared), its own
+    `config.steps` updates (fewer where `config.stop_at` stops it: `stopping`), its own training draws (from `latents` when given, shared), its own
     anchor and its own superclass kept. `anchor` warm-starts the first concept's δ (e.g. from
     a separate anchor search); only method "adversarial" has a δ, so an anchor with another
     method is refused rather than silently dropped.
@@ -82,30 +84,36 @@ def unlearn(denoiser: Denoiser, concepts: Concepts, config: UnlearnConfig = Unle
     gen = torch.Generator().manual_seed(config.seed)
     progress = start_progress(denoiser, config, len(ccs) * report_count(config, method), on_step,
                               should_cancel)
-    lanes, choices = [], []
+    lanes, gauges, choices = [], [], []
     for k, cc in enumerate(ccs):
         run = make_run(progress, cc.to(device), config, method, adversary)
         state, choice = None, None
         if method.searches_anchor:
             state, choice = start_anchor(run, config.anchor, gen, anchor if k == 0 else None,
                                          latents, latent_shape)
-        draws = draw_training_latents(denoiser, run.cc, config.latents, config.steps, gen, device,
-                                      latents, latent_shape)
-        lanes.append(Lane(run, draws, state))
+        draws = draw_training_latents(denoiser, run.cc, config.latents,
+                                      config.steps + HELD_OUT_DRAWS, gen, device, latents,
+                                      latent_shape)
+        gauge = Gauge(denoiser, run, draws[config.steps:])
+        stop = StopRule(gauge, config.stop_at, config.stop_every) if config.stop_at > 0 else None
+        lanes.append(Lane(run, draws[:config.steps], state, stop))
+        gauges.append(gauge)
         choices.append(choice)
     delta = {n: torch.zeros_like(base[n], dtype=wide_dtype(base[n].dtype), requires_grad=True)
              for n in names}
     opt = torch.optim.Adam(delta.values(), lr=config.lr)
     RUNNERS[config.schedule](lanes, delta, opt)
+    reached = [lane.stop.reached if lane.stopped() else gauge.read(delta, lane.anchor, config.steps)
+               for lane, gauge in zip(lanes, gauges)]
     effects = [effect_size(denoiser, lane.run.cc, lane.anchor, lane.draws) if lane.anchor else None
                for lane in lanes]
-    settings = _settings(config, len(names), lanes, choices, effects, adversary)
+    settings = _settings(config, len(names), lanes, choices, effects, reached, adversary)
     texts = [cc.concept.text for cc in ccs if cc.concept]
     erasure = Erasure({n: d.detach() for n, d in delta.items()}, describe(texts, settings))
     first = lanes[0].anchor
     return UnlearnResult(erasure, progress.history, first.detached(effects[0]) if first else None,
-                         progress.denoiser.passes / (config.steps * len(ccs)),
-                         time.perf_counter() - start, choices[0])
+                         progress.denoiser.passes / sum(r.update for r in reached),
+                         time.perf_counter() - start, choices[0], reached)
 
 
 def _as_list(concepts: Concepts) -> list[ConceptConditioning]:
@@ -117,11 +125,13 @@ def _as_list(concepts: Concepts) -> list[ConceptConditioning]:
 
 def _settings(config: UnlearnConfig, parameters: int, lanes: list[Lane],
               choices: list[AnchorChoice | None], effects: list[float | None],
-              adversary: PrefixAdversary | None) -> dict:
-    """How the erasure was made, for its file's metadata: enough to make it again."""
+              reached: list[Reached], adversary: PrefixAdversary | None) -> dict:
+    """How the erasure was made, for its file's metadata: enough to make it again, and how far
+    each concept went."""
     settings = {"config": asdict(config), "parameters": parameters,
                 "concepts": [lane.run.cc.concept.as_metadata() if lane.run.cc.concept else None
-                             for lane in lanes]}
+                             for lane in lanes],
+                "reached": [r.as_dict() for r in reached]}
     anchors = [lane.anchor for lane in lanes if lane.anchor is not None]
     if anchors:
         settings["anchor_relative_norm"] = [a.relative_norms().tolist() for a in anchors]

@@ -14,7 +14,7 @@ phase runs lane after lane; it touches only its own δ.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 from torch import Tensor
@@ -25,15 +25,26 @@ from .config import UnlearnConfig
 from .frozen import Refs
 from .methods import Method
 from .run import Run
+from .stopping import StopRule
 
 
 @dataclass
 class Lane:
-    """One concept of a run: its parts, its training draws and its anchor (None: no δ)."""
+    """One concept of a run: its parts, its training draws, its anchor (None: no δ) and its
+    stopping rule (None: every update)."""
 
     run: Run
     draws: list[Draw]
     anchor: AnchorState | None
+    stop: StopRule | None = None
+
+    def stopped(self) -> bool:
+        return self.stop is not None and self.stop.reached is not None
+
+    def read_stop(self, delta: dict[str, Tensor], update: int) -> dict[str, float]:
+        """The stopping rule's reading if one is due at `update`, as report entries."""
+        reading = self.stop.check(delta, self.anchor, update) if self.stop is not None else None
+        return {} if reading is None else {"moved": reading.moved, "drift": reading.drift}
 
 
 Schedule = Callable[[list[Lane], dict[str, Tensor], torch.optim.Optimizer], None]
@@ -52,6 +63,7 @@ def alternating(lanes: list[Lane], delta: dict[str, Tensor], opt: torch.optim.Op
             anchor_eps, adv, taken = run.anchor.refine_to_target(anchor, draw, refs)
             losses.update(adv=adv, anchor_steps=float(taken))
         losses.update(run.weights.step(delta, opt, draw, run.target(refs, anchor_eps), refs, i))
+        losses.update(lanes[k].read_stop(delta, i))
         run.progress.report("unlearn", total, losses)
 
 
@@ -96,13 +108,17 @@ def _theta_phase(lanes: list[Lane], delta: dict[str, Tensor], opt: torch.optim.O
         run.progress.check_cancel()
         with torch.no_grad():
             anchor_eps = run.anchor.eps(draw, lane.anchor) if lane.anchor is not None else None
-        run.progress.report("unlearn", total,
-                            run.weights.step(delta, opt, draw, run.target(refs, anchor_eps), refs, i))
+        losses = run.weights.step(delta, opt, draw, run.target(refs, anchor_eps), refs, i)
+        run.progress.report("unlearn", total, losses | lane.read_stop(delta, i))
 
 
-def _turns(lanes: list[Lane]) -> list[tuple[int, int]]:
-    """(update number within its lane, 1-based; lane index) in the order the lanes take turns."""
-    return [(i, k) for i in range(1, len(lanes[0].draws) + 1) for k in range(len(lanes))]
+def _turns(lanes: list[Lane]) -> Iterator[tuple[int, int]]:
+    """(update number within its lane, 1-based; lane index) in the order the lanes take turns,
+    a lane whose stopping rule has fired left out from then on."""
+    for i in range(1, len(lanes[0].draws) + 1):
+        for k, lane in enumerate(lanes):
+            if not lane.stopped():
+                yield i, k
 
 
 RUNNERS: dict[str, Schedule] = {"alternating": alternating, "sequential": sequential,

@@ -52,3 +52,17 @@ def test_the_listed_concepts_are_made_like_the_concept_and_trained(n, tiny, conc
 def test_bad_lists_say_what_to_change(n, tiny, concept, errors, inputs, message):
     with pytest.raises(errors.AdvAnchorError, match=message):
         run_node(n["unlearn"], model=tiny["model"], clip=tiny["clip"], concept=concept, **(ESD | inputs))
+
+
+def test_the_log_says_how_far_each_concept_went(n, tiny, concept, caplog):
+    import json
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        _, erasure, _ = run_node(n["unlearn"], model=tiny["model"], clip=tiny["clip"], concept=concept,
+                                 more_concepts="Claude Monet", stop_at=0.9, **ESD)
+    settings = json.loads(erasure.metadata["settings"])
+    assert settings["config"]["stop_at"] == 0.9
+    for word, reached in zip(("Van Gogh", "Claude Monet"), settings["reached"]):
+        assert (f"'{word}' moved {reached['moved']:.2f} of the way to its target in "
+                f"{reached['update']}/{ESD['iterations']} updates") in caplog.text
