@@ -53,7 +53,11 @@ class ClosedFormConfig:
     variant: str = "null-space"
     erase_scale: float = 1.0        # s_e: weight of the concept rows reaching their targets
     preserve_scale: float = 1.0     # s_p: weight of the preserved rows staying (uce only)
-    regularization: float = 0.1     # λ: weight of staying near the original weights
+    # λ: weight of staying near the original weights. 1, not 0.1: with neighbours listed as
+    # preserve prompts (their end rows nearly the concepts') λ 0.1 left the solve ill-conditioned
+    # and broke 25-34% of objects in the lab's three-style erasure; 1 and 10 kept them
+    # (benchmarks/RESULTS.md, "three styles erased at once").
+    regularization: float = 1.0
     span_tolerance: float = 1e-5    # null-space: relative singular value of a preserved direction
 
     def __post_init__(self) -> None:

@@ -29,7 +29,7 @@ The default method is the product's (`advanchor_core.defaults.RECOMMENDED`): wha
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -87,6 +87,7 @@ class LabErasure:
     passes_per_update: float       # denoiser passes per weight update (0: no training)
     seconds: float                 # training latents + unlearning (or the solve), wall time
     method: str
+    anchor_effect: float | None = None  # the adversarial anchor's effect size r where it ended
 
 
 def training_latents(world: World, concept: LabTarget, n: int, seed: int) -> Tensor:
@@ -123,7 +124,7 @@ def erase(world: World, concept: LabTarget, method: str = DEFAULT_METHOD, seed: 
         result = unlearn(world.denoiser, cc, cfg, latents=latents, adversary=adversary,
                          on_step=on_step)
     return LabErasure(result.erasure.tensors, result.history, result.passes_per_update, timer.seconds,
-                      method)
+                      method, result.anchor.effect if result.anchor else None)
 
 
 def erase_in_closed_form_lab(world: World, concept: LabTarget, method: str) -> LabErasure:
@@ -134,3 +135,29 @@ def erase_in_closed_form_lab(world: World, concept: LabTarget, method: str) -> L
         erasure = erase_in_closed_form(world.encoder, world.denoiser, [Target(core.prompt, core.superclass)],
                                        (), CLOSED_FORM[method])
     return LabErasure(erasure.tensors, [], 0.0, timer.seconds, method)
+
+
+def erase_many(world: World, concepts: Sequence[LabTarget], method: str, seed: int = 0,
+               kept: Sequence[str] = (), closed_form: ClosedFormConfig | None = None) -> LabErasure:
+    """Erase several lab concepts in one run: one closed-form solve (`kept` its preserve
+    prompts; `closed_form` overrides the method's settings), or one unlearning run of a method
+    of `METHODS` (`kept` every concept's retain prompts) whose concepts take turns on one
+    delta, trained on the pooled images the original draws for each concept's prompt."""
+    cores = [c.core_concept() for c in concepts]
+    if method in CLOSED_FORM:
+        with Timer() as timer:
+            erasure = erase_in_closed_form(world.encoder, world.denoiser,
+                                           [Target(c.prompt, c.superclass) for c in cores],
+                                           tuple(kept), closed_form or CLOSED_FORM[method])
+        return LabErasure(erasure.tensors, [], 0.0, timer.seconds, method)
+    if method not in METHODS or method == "fixed-empty":
+        raise ValueError(f"{method!r} does not erase several concepts here: choose one of "
+                         f"{[m for m in (*METHODS, *CLOSED_FORM) if m != 'fixed-empty']}")
+    cfg = replace(METHODS[method], seed=seed)
+    torch.manual_seed(seed)
+    with Timer() as timer:
+        ccs = [encode_concept(world.encoder, replace(c, retain_prompts=tuple(kept))) for c in cores]
+        latents = torch.cat([training_latents(world, c, LATENT_SAMPLES, seed) for c in concepts])
+        result = unlearn(world.denoiser, ccs, cfg, latents=latents)
+    return LabErasure(result.erasure.tensors, result.history, result.passes_per_update,
+                      timer.seconds, method)

@@ -50,8 +50,9 @@ def unlearn(denoiser: Denoiser, concepts: Concepts, config: UnlearnConfig = Unle
     weights are never written.
 
     Several concepts share one delta and take turns, update by update (`schedules`): each gets
-    `config.steps` updates (fewer where `config.stop_at` stops it: `stopping`), its own training draws (from `latents` when given, shared), its own
-    anchor and its own superclass kept. `anchor` warm-starts the first concept's δ (e.g. from
+    `config.steps` updates (fewer where `config.stop_at` stops it: `stopping`), its own
+    training draws (from `latents` when given, shared), its own anchor and its own superclass
+    kept. `UnlearnResult.reached` says how far each concept went (`stopping.Reached`). `anchor` warm-starts the first concept's δ (e.g. from
     a separate anchor search); only method "adversarial" has a δ, so an anchor with another
     method is refused rather than silently dropped.
 
