@@ -17,8 +17,11 @@ One module per idea:
   searches an anchor.
 - `frozen`, `anchor_side`, `weight_step`: the three sides of an update; `run` puts them
   together once per run.
-- `schedules`: how δ refinement and weight updates interleave over the draws.
+- `schedules`: how δ refinement and weight updates interleave over the draws, and how
+  several concepts take turns on one delta.
 - `search`: where δ starts, and the δ search alone (`search_anchor`).
+- `effect`: the anchor's effect size r, the same on every model.
+- `stopping`: how far each concept went (read on held-out draws), and the rule that stops it.
 - `loop`: `unlearn`, from settings to an erasure.
 """
 from ..progress import StepReport
