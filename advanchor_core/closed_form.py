@@ -50,7 +50,10 @@ UNET_TEXT_NAME = re.compile(UNET_TEXT)
 
 @dataclass(frozen=True)
 class ClosedFormConfig:
-    variant: str = "null-space"
+    # "uce": in the lab's three-style erasure with the kept styles listed, the only variant on
+    # the plane for every style of both sets on both seeds; null-space left a point or two
+    # more of each style (benchmarks/RESULTS.md, "three styles erased at once").
+    variant: str = "uce"
     erase_scale: float = 1.0        # s_e: weight of the concept rows reaching their targets
     preserve_scale: float = 1.0     # s_p: weight of the preserved rows staying (uce only)
     # λ: weight of staying near the original weights. 1, not 0.1: with neighbours listed as

@@ -42,10 +42,10 @@ class EraseClosedFormNode(io.ComfyNode):
                                         "objects). The empty prompt and every target are always "
                                         "kept."),
                 io.Combo.Input("variant", options=list(VARIANTS), default=DEFAULTS.variant,
-                               tooltip="null-space (default): the edit never touches what the "
-                                       "preserve prompts read (it cannot erase what the concepts "
-                                       "share with them); uce: UCE as published, preservation "
-                                       "weighed against erasure."),
+                               tooltip="uce (default, measured best in the lab): UCE as published, "
+                                       "preservation weighed against erasure; null-space: the edit "
+                                       "never touches what the preserve prompts read (it cannot "
+                                       "erase what the concepts share with them)."),
                 *advanced(
                     io.Float.Input("erase_scale", default=DEFAULTS.erase_scale, min=0.0, max=100.0,
                                    step=0.1, tooltip="Weight of the concepts reaching their targets."),

@@ -57,7 +57,7 @@ def test_uce_solves_its_least_squares_problem(encoder, denoiser):
 
 def test_null_space_keeps_every_preserved_row_and_moves_the_concept(wide):
     encoder, denoiser = wide  # 3 prompts of 77 rows ("", the cat, the target) leave 25 free directions
-    erasure = erase_in_closed_form(encoder, denoiser, TARGETS, PRESERVE[:1], ClosedFormConfig())
+    erasure = erase_in_closed_form(encoder, denoiser, TARGETS, PRESERVE[:1], ClosedFormConfig(variant="null-space"))
     rows = edit_rows(encoder, denoiser, TARGETS, PRESERVE[:1])
     for name, w in text_weights(denoiser).items():
         delta = erasure.tensors[name]
