@@ -1,6 +1,8 @@
 """The committed lab benchmark rows re-render the RESULTS.md sections they came from."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from benchmarks.lab_erasure import load, report
@@ -19,4 +21,15 @@ def test_committed_rows_render_their_section(world):
     section = text.split(f"<!-- {bench.section}:start -->\n")[1].split(f"\n<!-- {bench.section}:end -->")[0]
     committed = section.splitlines()
     # line 2 is the command that made it and the machine: the rest is the rows and their reading
+    assert body[:2] + body[3:] == committed[:2] + committed[3:]
+
+
+def test_committed_three_style_rows_render_their_section():
+    from benchmarks.lab_many import SECTION, Row, report
+
+    results = RESULTS.parent / "results"
+    rows = [Row(**r) for path in sorted(results.glob(f"{SECTION}*.json")) for r in json.loads(path.read_text())]
+    body = report(rows, None).rstrip().splitlines()
+    text = RESULTS.read_text()
+    committed = text.split(f"<!-- {SECTION}:start -->\n")[1].split(f"\n<!-- {SECTION}:end -->")[0].splitlines()
     assert body[:2] + body[3:] == committed[:2] + committed[3:]
