@@ -10,6 +10,7 @@ import torch
 from advanchor_core.anchors import AnchorConfig
 from advanchor_core.latents import LatentConfig
 from advanchor_core.unlearn import UnlearnConfig, unlearn
+from advanchor_core.unlearn.stopping import HELD_OUT_DRAWS
 
 
 class GradRecorder:
@@ -38,8 +39,11 @@ def test_the_anchors_last_evaluation_builds_no_graph(denoiser, conditioning):
     config = UnlearnConfig(steps=2, anchor=AnchorConfig(steps=steps, early_stop=False),
                            latents=LatentConfig(source="noise"), preservation=0.0)
     unlearn(rec, conditioning, config, latent_shape=(4, 8, 8))
-    per_update = len(rec.calls) // 2
-    update = rec.calls[:per_update]
+    first = 2 * HELD_OUT_DRAWS   # before training: the gauge's frozen predictions on its draws
+    per_update = steps + 2
+    update = rec.calls[first:first + per_update]
+    # the measurements around the run (gauge, final reading, effect size) build no graph either
+    assert not any(g for g, _ in rec.calls[:first] + rec.calls[first + 2 * per_update:])
     # frozen batch (first anchor evaluation folded in: grad on), steps - 1 re-evaluations with
     # grad, the last one without, then the θ step with δ
     assert [g for g, _ in update] == [True] * steps + [False] + [True]
