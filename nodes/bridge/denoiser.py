@@ -25,7 +25,7 @@ import comfy.model_sampling
 
 from ...advanchor_core.errors import AdvAnchorError
 from ...advanchor_core.schedule import NoiseSchedule
-from . import families
+from . import families, ragged
 from .blocks import block_text_effects
 from .checkpointing import checkpointed_blocks
 from .inplace import grad_context
@@ -33,6 +33,7 @@ from .loading import Twins, load_for_training, training_clone
 
 DIFFUSION_PREFIX = "diffusion_model."
 FLUX_GUIDANCE = 3.5  # Flux.1 dev's guidance input: ComfyUI's default without a FluxGuidance node
+# (Chroma's guidance input is 0 unless a FluxGuidance node sets it, as ComfyUI's Chroma has it)
 Delta = Mapping[str, Tensor]
 
 
@@ -174,19 +175,28 @@ class ComfyDenoiser:
 
     @property
     def pooled_rows(self) -> int:
-        """Trailing conditioning rows that are not tokens (1 for SDXL-style models)."""
-        return 1 if self.family.pooled else 0
+        """Trailing conditioning rows that are not tokens: the pooled vector (SDXL, Flux.1, SD3)
+        or the row count of a family whose prompts have their own lengths (`ragged.py`)."""
+        return 1 if self.family.pooled or self.family.ragged else 0
 
     def context_of(self, cond: Tensor) -> Tensor:
-        """The token rows of a conditioning: what cross-attention reads."""
+        """The token rows of a conditioning: what cross-attention reads (a ragged family's
+        rows zero-padded to one length)."""
         return cond[:, :cond.shape[1] - self.pooled_rows]
 
     def __call__(self, x_t: Tensor, t: Tensor, cond: Tensor, delta: Delta | None = None) -> Tensor:
-        c = cond.to(self.device, self.dtype)
-        x, timestep = self._model_input(x_t, t)
-        kwargs = self._conditioning(c, x)
         if delta:
             self._train(delta.keys())
+        if not self.family.ragged:
+            vector = cond[:, -1] if self.family.pooled else None
+            return self._predict(x_t, t, self.context_of(cond), vector, delta)
+        return ragged.joined([(index, self._predict(x_t[index], t[index], rows, None, delta))
+                              for index, rows in ragged.split(cond)])
+
+    def _predict(self, x_t: Tensor, t: Tensor, context: Tensor, vector: Tensor | None,
+                 delta: Delta | None) -> Tensor:
+        x, timestep = self._model_input(x_t, t)
+        kwargs = self._conditioning(context.to(self.device, self.dtype), vector, x)
         with self.switch.on(delta or None), self._checkpointing(), grad_context(self.unet):
             out = self.unet(x, timestep, **kwargs).float()
         x_t, t = x_t.to(out.device).float(), t.to(out.device)
@@ -205,17 +215,18 @@ class ComfyDenoiser:
         x = sampling.calculate_input(sigma, self.schedule.flow_input(x_t.float(), t.cpu()).to(self.device))
         return x.to(self.dtype), sampling.timestep(sigma).float()
 
-    def _conditioning(self, c: Tensor, x: Tensor) -> dict:
+    def _conditioning(self, context: Tensor, vector: Tensor | None, x: Tensor) -> dict:
         """The keyword inputs of one network call: context, and y / guidance where read."""
-        kwargs = {"context": self.context_of(c)}
+        kwargs = {"context": context}
         if self.family.kind == "unet":
             if self.family.pooled:
-                kwargs["y"] = self._y(c, x)
+                kwargs["y"] = self._y(vector.to(self.device, self.dtype), x)
             return kwargs
         if self.family.vector_width:
-            kwargs["y"] = c[:, -1, :self.family.vector_width]
-        if self.family.guidance:
-            kwargs["guidance"] = torch.full((x.shape[0],), FLUX_GUIDANCE, device=x.device, dtype=x.dtype)
+            kwargs["y"] = vector[:, :self.family.vector_width].to(self.device, self.dtype)
+        if self.family.guidance or self.family.kind == "chroma":
+            strength = FLUX_GUIDANCE if self.family.guidance else 0.0
+            kwargs["guidance"] = torch.full((x.shape[0],), strength, device=x.device, dtype=x.dtype)
         kwargs["transformer_options"] = {"patches_replace": {"dit": dict(self._block_patches)}} \
             if self._block_patches else {}
         return kwargs
@@ -262,9 +273,9 @@ class ComfyDenoiser:
             self._adm_size[key] = emb.detach().clone().float()
         return self._adm_size[key]
 
-    def _y(self, cond: Tensor, x: Tensor) -> Tensor:
+    def _y(self, vector: Tensor, x: Tensor) -> Tensor:
         down = getattr(self.model.latent_format, "spacial_downscale_ratio", 8)
         size = self._size_embedding(x.shape[-2] * down, x.shape[-1] * down).to(x.device)
         width = self.model.adm_channels - size.shape[-1]
-        pooled = cond[:, -1, :width]
-        return torch.cat([pooled, size.to(pooled.dtype).expand(cond.shape[0], -1)], dim=-1)
+        pooled = vector[:, :width]
+        return torch.cat([pooled, size.to(pooled.dtype).expand(vector.shape[0], -1)], dim=-1)

@@ -13,6 +13,9 @@ Supported:
 - Rectified-flow transformers: Flux.1 dev and schnell (kind "flux": T5 context, pooled CLIP-L
   vector, dev's guidance input) and SD3/SD3.5 (kind "mmdit": CLIP-L+G and T5 context, pooled
   CLIP-L+G vector). Their `y` is the pooled text vector itself.
+- Transformers whose text has each prompt's own length (`ragged`: no pooled vector, no padding
+  to a fixed window): Chroma (kind "chroma": Flux.1's blocks, T5 alone, a guidance input held
+  at 0).
 """
 from __future__ import annotations
 
@@ -25,16 +28,17 @@ SUPPORTED = {
     "SD15": "SD1.x", "SD20": "SD2.x",
     "SDXL": "SDXL", "SSD1B": "SDXL", "Segmind_Vega": "SDXL", "KOALA_700M": "SDXL",
     "KOALA_1B": "SDXL", "SDXLRefiner": "SDXL refiner",
-    "Flux": "Flux.1 dev", "FluxSchnell": "Flux.1 schnell", "SD3": "SD3",
+    "Flux": "Flux.1 dev", "FluxSchnell": "Flux.1 schnell", "SD3": "SD3", "Chroma": "Chroma",
 }
-SUPPORTED_TEXT = "SD1.x, SD2.x, SDXL, Flux.1 dev/schnell, SD3/SD3.5"
+SUPPORTED_TEXT = "SD1.x, SD2.x, SDXL, Flux.1 dev/schnell, SD3/SD3.5, Chroma"
 # families that need extra inputs the method has no meaning for (image/concat conditioning)
 NEEDS_IMAGE = ("instructpix2pix", "Unclip", "SVD", "SV3D", "Zero123", "X4Upscaler", "Lotus")
 # pooled-text conditioning the bridge knows how to build, by model class (model_base)
 ADM_MODELS = ("SDXL", "SDXLRefiner")
 # rectified-flow transformers: supported_models class → (kind, transformer class name)
 TRANSFORMERS = {"Flux": ("flux", "Flux"), "FluxSchnell": ("flux", "Flux"),
-                "SD3": ("mmdit", "OpenAISignatureMMDITWrapper")}
+                "SD3": ("mmdit", "OpenAISignatureMMDITWrapper"), "Chroma": ("chroma", "Chroma")}
+RAGGED = ("chroma",)  # kinds whose conditioning has each prompt's own length
 
 
 @dataclass(frozen=True)
@@ -43,9 +47,10 @@ class Family:
     config: str            # the supported_models class name, e.g. "Segmind_Vega"
     context_dim: int       # width of the text context the model reads (768 … 4096)
     pooled: bool           # conditioned on a y vector built from pooled text
-    kind: str = "unet"     # "unet", "flux" or "mmdit": how the model is called
+    kind: str = "unet"     # "unet", "flux", "mmdit", "chroma": how the model is called
     vector_width: int = 0  # transformers: width of y, the pooled text vector itself
-    guidance: bool = False  # Flux.1 dev: a guidance-strength input
+    guidance: bool = False  # guidance-distilled (Flux.1 dev): a guidance-strength input
+    ragged: bool = False   # each prompt's conditioning has its own length (no fixed window)
 
 
 def config_name(model) -> str:
@@ -88,6 +93,9 @@ def _transformer(model, name: str) -> Family:
     """Flux or SD3: context and pooled widths from the config ComfyUI detected."""
     kind = TRANSFORMERS[name][0]
     unet_config = model.model_config.unet_config
+    if kind == "chroma":
+        return Family(SUPPORTED[name], name, int(unet_config["context_in_dim"]), False, kind,
+                      ragged=True)
     if kind == "flux":
         if unet_config.get("in_channels", 16) != unet_config.get("out_channels", 16):
             raise AdvAnchorError(f"this MODEL is a {name} variant conditioned on an input image "

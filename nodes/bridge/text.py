@@ -11,6 +11,7 @@ from torch import Tensor
 from ...advanchor_core.errors import AdvAnchorError
 from ...advanchor_core.text import check_phrase_in, subsequence_positions
 from .denoiser import ComfyDenoiser
+from . import ragged
 from .families import Family
 
 
@@ -36,16 +37,21 @@ class ComfyTextEncoder:
     changed: each prompt keeps its own pooled vector (the anchor that of its anchor text).
     """
 
-    def __init__(self, clip, pooled_rows: int = 0, segments: Segments | None = None):
+    def __init__(self, clip, pooled_rows: int = 0, segments: Segments | None = None,
+                 ragged: bool = False):
         if pooled_rows not in (0, 1):
             raise ValueError("pooled_rows must be 0 or 1")
         self.clip = clip
         self.pooled_rows = pooled_rows
         self.segments = segments or (tuple(clip.tokenize("")),)
+        self.ragged = ragged
 
     @property
     def max_tokens(self) -> int:
-        """Context rows one prompt fills (77 for SD1.x; 256 for Flux; 77 + 77 for SD3)."""
+        """Context rows one prompt fills (77 for SD1.x; 256 for Flux; 77 + 77 for SD3; a
+        ragged family's padded length)."""
+        if self.ragged:
+            return ragged.ROWS
         return sum(len(self._tokens("")[streams[0]][0]) for streams in self.segments)
 
     def _tokens(self, prompt: str, word_ids: bool = False) -> dict:
@@ -76,6 +82,10 @@ class ComfyTextEncoder:
         return torch.cat([cond, row[:, None]], dim=1)
 
     def encode(self, prompts: Sequence[str]) -> Tensor:
+        if self.ragged:
+            with torch.inference_mode(False):
+                return torch.cat([ragged.pad(self.encode_one(p).detach().clone().float().cpu(), p)
+                                  for p in prompts])
         outs = []
         for p in prompts:
             if self.pooled_rows:
@@ -100,6 +110,8 @@ class ComfyTextEncoder:
         built on `prompt`): the pooled row, when there is one, becomes `pooled_output`;
         otherwise `prompt`'s pooled output is attached, as CLIPTextEncode would."""
         cond = cond.detach().float().cpu()
+        if self.ragged:
+            return [[ragged.trimmed(cond).clone(), {}]]
         _, pooled = self.encode_one(prompt, pooled=True)
         if self.pooled_rows:
             width = pooled.shape[-1]
@@ -150,7 +162,7 @@ def context_segments(family: Family, clip) -> Segments | None:
     streams = tuple(clip.tokenize(""))
     if family.kind == "unet":
         return None
-    if family.kind == "flux":
+    if family.kind in ("flux", "chroma"):
         segments: Segments = (("t5xxl",),)
     else:
         encoders = clip.cond_stage_model
@@ -171,11 +183,11 @@ def text_encoder(denoiser: ComfyDenoiser, clip) -> ComfyTextEncoder:
         raise AdvAnchorError("no CLIP is connected (the checkpoint has no text encoder): load "
                              "one with a CLIP loader of the model's family")
     family = denoiser.family
-    encoder = ComfyTextEncoder(clip, pooled_rows=denoiser.pooled_rows)
+    encoder = ComfyTextEncoder(clip, pooled_rows=0 if family.ragged else denoiser.pooled_rows)
     width = encoder.encode_one("").shape[-1]
     if width != family.context_dim:
         raise AdvAnchorError(f"this CLIP gives {width}-d conditioning, but the MODEL "
                              f"({family.name}) reads {family.context_dim}-d: "
                              "connect the CLIP that belongs to the model")
-    return ComfyTextEncoder(clip, pooled_rows=denoiser.pooled_rows,
-                            segments=context_segments(family, clip))
+    return ComfyTextEncoder(clip, pooled_rows=0 if family.ragged else denoiser.pooled_rows,
+                            segments=context_segments(family, clip), ragged=family.ragged)

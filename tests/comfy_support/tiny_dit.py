@@ -119,3 +119,31 @@ def tiny_sd3_clip(seed: int = 41, t5: bool = True):
 def tiny_vae16(seed: int = 42):
     """A TAESD with 16 latent channels (the Flux/SD3 latent width), seeded."""
     return tiny_vae(seed, latent_channels=16)
+
+
+# Chroma: Flux.1's blocks without the pooled vector, modulated by one "approximator" network
+# whose output width is the hidden width; in_channels counts a 2×2 patch of 16 channels.
+CHROMA_SMALL = dict(image_model="chroma", in_channels=64, out_channels=64, context_in_dim=768,
+                    hidden_size=32, mlp_ratio=2.0, num_heads=2, depth=2, depth_single_blocks=1,
+                    axes_dim=[4, 6, 6], theta=10000, patch_size=2, qkv_bias=True, in_dim=64,
+                    out_dim=32, hidden_dim=32, n_layers=1, txt_ids_dims=[], vec_in_dim=None)
+
+
+@torch.inference_mode()
+def tiny_chroma(seed: int = 50):
+    """A ModelPatcher around a seeded tiny Chroma (Flux-derived, T5 only)."""
+    import comfy.supported_models as sm
+
+    return _patcher(sm.Chroma(dict(CHROMA_SMALL)), seed)
+
+
+@torch.inference_mode()
+def tiny_chroma_clip(seed: int = 51):
+    """ComfyUI's Chroma text encoder: T5 alone, unpadded (each prompt's own length), small."""
+    import comfy.sd
+    import comfy.supported_models as sm
+
+    target = sm.Chroma(dict(CHROMA_SMALL)).clip_target({})
+    clip = comfy.sd.CLIP(target, model_options={"t5xxl_model_config": dict(T5_FLUX)})
+    init_weights(clip.cond_stage_model, seed)
+    return clip

@@ -107,14 +107,15 @@ def unlearned(n, tiny, concept):
 
 @pytest.fixture(scope="module")
 def dit(comfy):
-    """Tiny Flux.1 dev, Flux.1 schnell, SD3 and SD3.5 medium with their text encoders."""
+    """Tiny Flux.1 dev, Flux.1 schnell, SD3, SD3.5 medium and Chroma with their text encoders."""
     from tests.comfy_support import tiny_dit as t
 
     flux_clip, sd3_clip = t.tiny_flux_clip(), t.tiny_sd3_clip(41)
     return {"flux-dev": {"model": t.tiny_flux(30), "clip": flux_clip},
             "flux-schnell": {"model": t.tiny_flux(32, schnell=True), "clip": flux_clip},
             "sd3": {"model": t.tiny_sd3(40), "clip": sd3_clip},
-            "sd3.5": {"model": t.tiny_sd3(43, sd35=True), "clip": sd3_clip}}
+            "sd3.5": {"model": t.tiny_sd3(43, sd35=True), "clip": sd3_clip},
+            "chroma": {"model": t.tiny_chroma(50), "clip": t.tiny_chroma_clip(51)}}
 
 
 @pytest.fixture

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
-FAMILIES = ("flux-dev", "flux-schnell", "sd3", "sd3.5")
-PRESET = {"flux-dev": "xattn-kv", "flux-schnell": "xattn", "sd3": "xattn", "sd3.5": "xattn"}
+FAMILIES = ("flux-dev", "flux-schnell", "sd3", "sd3.5", "chroma")
+PRESET = {"flux-dev": "xattn-kv", "flux-schnell": "xattn", "sd3": "xattn", "sd3.5": "xattn",
+          "chroma": "xattn-kv"}
 
 
 def draw(model, seed: int, batch: int):

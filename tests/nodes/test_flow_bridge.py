@@ -23,32 +23,33 @@ def test_flux_and_sd3_are_detected_with_their_conditioning(bridge, dit):
 
 @pytest.mark.parametrize("fam", FAMILIES)
 def test_bridge_prediction_equals_comfyui_apply_model(bridge, dit, fam):
-    """x0 from the bridge's ε equals ComfyUI's own denoised output at the same σ, with the
-    conditioning its samplers build (extra_conds: y from the pooled output, Flux's guidance)."""
+    """x0 from the bridge's ε equals ComfyUI's own denoised output at the same σ, prompt by
+    prompt, with the conditioning its samplers build (extra_conds: y from the pooled output,
+    Flux's guidance; Chroma's prompts each at their own length)."""
     model, clip = dit[fam]["model"], dit[fam]["clip"]
     den = bridge.ComfyDenoiser(model).prepare()
     enc = bridge.text_encoder(den, clip)
-    cond = enc.encode(["Van Gogh painting", "a photo", "painting"])
+    prompts = ["Van Gogh painting", "a photo", "painting"]
+    cond = enc.encode(prompts)
     z0, noise, t = draw(model, 1, 3)
     base, sampling = model.model, model.get_model_object("model_sampling")
     sigma = sampling.sigmas[t]
     x_t = den.schedule.q_sample(z0, t, noise)
     with torch.inference_mode():
         x0_core = den.schedule.x0_from_eps(x_t, t, den(x_t, t, cond))
-        context, extra = enc.conditioning(cond, "unused")[0]
-        conds = base.extra_conds(pooled_output=extra["pooled_output"], cross_attn=context,
-                                 noise=noise, device=noise.device)
-        kwargs = {k: v.cond for k, v in conds.items() if k not in ("c_crossattn",)}
-        if "guidance" in kwargs:
-            kwargs["guidance"] = kwargs["guidance"].expand(3)
-        x_c = sampling.noise_scaling(sigma, noise, z0)
-        x0_comfy = base.apply_model(x_c, sigma, c_crossattn=context, **kwargs)
-    assert kwargs["y"].shape[-1] == den.family.vector_width   # (schnell ignores its guidance)
-    assert torch.allclose(x0_core, x0_comfy, atol=2e-4, rtol=1e-3)
-    with torch.inference_mode():   # the pooled row is read: y is not a constant
-        other = cond.clone()
-        other[:, -1] = cond[[1, 2, 0], -1]
-        assert (den(x_t, t, other) - den(x_t, t, cond)).abs().max() > 1e-5
+        for i, prompt in enumerate(prompts):
+            context, extra = enc.conditioning(cond[i:i + 1], prompt)[0]
+            conds = base.extra_conds(cross_attn=context, noise=noise[i:i + 1], device=noise.device, **extra)
+            kwargs = {k: v.cond for k, v in conds.items() if k not in ("c_crossattn",)}
+            x_c = sampling.noise_scaling(sigma[i:i + 1], noise[i:i + 1], z0[i:i + 1])
+            x0_comfy = base.apply_model(x_c, sigma[i:i + 1], c_crossattn=context, **kwargs)
+            assert torch.allclose(x0_core[i:i + 1], x0_comfy, atol=2e-4, rtol=1e-3), prompt
+    if den.family.vector_width:
+        assert kwargs["y"].shape[-1] == den.family.vector_width   # (schnell ignores its guidance)
+        with torch.inference_mode():   # the pooled row is read: y is not a constant
+            other = cond.clone()
+            other[:, -1] = cond[[1, 2, 0], -1]
+            assert (den(x_t, t, other) - den(x_t, t, cond)).abs().max() > 1e-5
 
 
 @pytest.mark.parametrize("fam", ["flux-dev", "sd3"])
@@ -106,7 +107,7 @@ def test_sd3_concept_rows_are_found_in_clip_and_in_t5(bridge, dit):
     assert enc.encode([prompt]).shape == (1, 77 + 77 + 1, 4096) and enc.max_tokens == 154
 
 
-@pytest.mark.parametrize("fam", ["flux-dev", "sd3"])
+@pytest.mark.parametrize("fam", ["flux-dev", "sd3", "chroma"])
 def test_search_anchor_moves_only_the_concept_rows(n, bridge, dit, concept, fam):
     anchor, conditioning = run_node(n["anchor"], model=dit[fam]["model"], clip=dit[fam]["clip"],
                                     concept=concept, draws=1, steps=2, lr=1e-2,
@@ -114,12 +115,34 @@ def test_search_anchor_moves_only_the_concept_rows(n, bridge, dit, concept, fam)
     enc = bridge.text_encoder(bridge.ComfyDenoiser(dit[fam]["model"]), dit[fam]["clip"])
     (cond, extra), = conditioning
     base = enc.encode([concept.anchor_text])
-    moved = (cond - base[:, :-1]).abs().amax(-1)[0].nonzero().flatten().tolist()
+    moved = (cond - base[:, :cond.shape[1]]).abs().amax(-1)[0].nonzero().flatten().tolist()
     assert moved == anchor.positions == enc.token_positions(concept.anchor_text, "Van Gogh")
     if fam == "sd3":
         assert min(moved) < 77 <= max(moved)                        # CLIP and T5 rows
+    if fam == "chroma":   # the anchor's own T5 rows, as CLIPTextEncode gives them
+        assert cond.shape[1] == enc.encode_one(concept.anchor_text).shape[1] and not extra
+        return
     width = extra["pooled_output"].shape[-1]
     assert width == {"flux-dev": 768, "sd3": 2048}[fam]
     assert torch.equal(extra["pooled_output"][0], base[0, -1, :width])  # the pooled row untouched
 
 
+
+
+def test_chroma_prompts_keep_their_own_lengths(bridge, dit, errors):
+    """Chroma's T5 is unpadded: each prompt is stored at its own row count (zeros after it, the
+    count in a last row) and the model reads exactly those rows; a prompt past the padded
+    length is refused with what to change."""
+    den = bridge.ComfyDenoiser(dit["chroma"]["model"])
+    assert (den.family.name, den.family.kind, den.family.ragged, den.family.pooled) == \
+        ("Chroma", "chroma", True, False)
+    enc = bridge.text_encoder(den, dit["chroma"]["clip"])
+    prompts = ["Van Gogh painting", "a photo", "painting"]
+    cond = enc.encode(prompts)
+    rows = [enc.encode_one(p).shape[1] for p in prompts]
+    assert cond.shape == (3, 512 + 1, 768) and len(set(rows)) == 3
+    assert cond[:, -1, 0].tolist() == rows and not cond[:, -1, 1:].any()
+    for i, n in enumerate(rows):
+        assert torch.equal(cond[i, :n], enc.encode_one(prompts[i])[0].float()) and not cond[i, n:-1].any()
+    with pytest.raises(errors.AdvAnchorError, match="at most 512 .*shorten it"):
+        enc.encode(["a " * 600])

@@ -157,18 +157,20 @@ def test_erased_flux_checkpoint_holds_the_erased_weights_and_its_text_encoders(n
 
 
 # --- memory options and errors ------------------------------------------------------------------
-def test_flux_gradients_are_right_with_and_without_checkpointing(bridge, dit):
-    """Flux's blocks add residuals in place: the plain gradient matches finite differences, and
-    the checkpointed one (recomputed in the backward pass) matches the plain one."""
+@pytest.mark.parametrize("fam", ["flux-dev", "chroma"])
+def test_flux_gradients_are_right_with_and_without_checkpointing(bridge, dit, fam):
+    """Flux's blocks (Chroma's too) add residuals in place: the plain gradient matches finite
+    differences, and the checkpointed one (recomputed in the backward pass) matches the plain
+    one. Chroma's two prompts have their own lengths: two calls, one graph."""
     from advanchor_pack.advanchor_core.presets import select_parameters
 
-    model = dit["flux-dev"]["model"]
+    model = dit[fam]["model"]
     z0, noise, t = draw(model, 4, 2)
     g = torch.Generator().manual_seed(5)
 
     def loss_and_grads(checkpointing: bool, step: float = 0.0, direction=None):
         den = bridge.ComfyDenoiser(model, checkpointing=checkpointing).prepare()
-        cond = bridge.text_encoder(den, dit["flux-dev"]["clip"]).encode(["Van Gogh painting", "painting"])
+        cond = bridge.text_encoder(den, dit[fam]["clip"]).encode(["Van Gogh painting", "painting"])
         names = select_parameters(den.named_weights(), "full")
         with bridge.training_mode():
             delta = {k: torch.full_like(den.named_weights()[k], 1e-3, dtype=torch.float32)
@@ -219,7 +221,7 @@ def test_a_clip_of_another_family_is_refused_on_flux(n, errors, dit, tiny, conce
         run_node(n["unlearn"], model=dit["flux-dev"]["model"], clip=tiny["clip"], concept=concept, **FAST)
 
 
-@pytest.mark.parametrize("fam", ["flux-dev", "sd3"])
+@pytest.mark.parametrize("fam", ["flux-dev", "sd3", "chroma"])
 def test_block_sensitivity_measures_what_each_block_reads_from_the_text(pack, bridge, dit, fam):
     """Per joint-attention block (dual- and, in Flux, single-stream), with its inputs held: the
     concept's own text moves nothing, another prompt's text moves the block's image output."""
@@ -231,13 +233,13 @@ def test_block_sensitivity_measures_what_each_block_reads_from_the_text(pack, br
     z0, noise, t = draw(dit[fam]["model"], 6, 2)
     sens = layer_sensitivity(den, cond, {"self": cond, "other": other},
                              Draw(den.schedule.q_sample(z0, t, noise), t), primary="other")
-    blocks = {"flux-dev": ["double_blocks.0", "double_blocks.1", "single_blocks.0"],
-              "sd3": ["joint_blocks.0", "joint_blocks.1"]}[fam]
+    flux = ["double_blocks.0", "double_blocks.1", "single_blocks.0"]
+    blocks = {"flux-dev": flux, "chroma": flux, "sd3": ["joint_blocks.0", "joint_blocks.1"]}[fam]
     assert sens.layers == blocks
     assert all(row[0] < 1e-6 < row[1] for row in sens.relative)
 
 
-@pytest.mark.parametrize("fam", ["flux-dev", "sd3"])
+@pytest.mark.parametrize("fam", ["flux-dev", "sd3", "chroma"])
 def test_concept_sensitivity_ranks_blocks_and_unlearn_trains_their_text_weights(n, dit, concept, fam):
     image, report, layers = run_node(n["sens"], model=dit[fam]["model"], clip=dit[fam]["clip"],
                                      concept=concept, sample_size=64, probe_latents=1, top_k=1,
