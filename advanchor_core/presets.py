@@ -10,12 +10,22 @@ in every family:
   jointly in each double-stream block, each stream with its own fused q/k/v (`*_attn.qkv`),
   projection, MLP and modulation; single-stream blocks share every weight between the two.
 - SD3 MMDiT (`joint_blocks.N.x_block`/`context_block`): the same joint attention, one block kind.
+  Flux.2 and Chroma keep Flux's names (Flux.2 adds per-stream modulation networks).
+- Qwen-Image MMDiT (`transformer_blocks.N`): per block, the image's `attn.to_q/k/v`, `to_out`
+  and `img_*`, the text's `attn.add_q/k/v_proj`, `to_add_out` and `txt_*`.
+- Z-Image / Lumina2 NextDiT, single-stream: text tokens pass `cap_embedder` and the
+  `context_refiner` blocks alone, image tokens `x_embedder`, the `noise_refiner` blocks and the
+  final layer alone; then both share every weight of the joint `layers.N`. "xattn" there is
+  the joint layers' attention (image and text attend to each other and to themselves through
+  one set of weights), "xattn-kv" its fused q/k/v: the text's keys and values, with the
+  image's queries, keys and values, which no separate weight holds.
 
-  preset        UNet                      Flux / SD3
+  preset        UNet                      Flux / SD3 / Qwen-Image (Z-Image: see above)
   xattn         attn2 (cross-attention)   the joint attention of every dual-stream block, both
                                           streams (where the image reads the text)
   xattn-kv      attn2.to_k, to_v          the text stream's fused q/k/v (the keys and values the
-                                          image reads; the text's own queries come with them)
+                                          image reads; the text's own queries come with them;
+                                          Qwen-Image: add_k_proj, add_v_proj, keys and values)
   text-stream   attn2.to_k, to_v          every weight only text tokens pass: the text input
                                           projection and the text stream of each block
   image-stream  all but attn2.to_k/to_v   every weight only image tokens pass: the image input
@@ -49,8 +59,8 @@ PATTERNS: dict[str, dict[str, str]] = {
     "flux": {
         "xattn": r"^double_blocks\.\d+\.(img|txt)_attn\.",
         "xattn-kv": r"^double_blocks\.\d+\.txt_attn\.qkv\.",
-        "text-stream": r"^(txt_in\.|double_blocks\.\d+\.txt_)",
-        "image-stream": r"^(img_in\.|final_layer\.|double_blocks\.\d+\.img_)",
+        "text-stream": r"^(txt_in\.|double_stream_modulation_txt\.|double_blocks\.\d+\.txt_)",
+        "image-stream": r"^(img_in\.|final_layer\.|double_stream_modulation_img\.|double_blocks\.\d+\.img_)",
     },
     "mmdit": {
         "xattn": r"^joint_blocks\.\d+\.(x_block|context_block)\.attn\.",
@@ -58,19 +68,32 @@ PATTERNS: dict[str, dict[str, str]] = {
         "text-stream": r"^(context_embedder\.|joint_blocks\.\d+\.context_block\.)",
         "image-stream": r"^(x_embedder\.|final_layer\.|joint_blocks\.\d+\.x_block\.)",
     },
+    "qwen": {
+        "xattn": r"^transformer_blocks\.\d+\.attn\.",
+        "xattn-kv": r"^transformer_blocks\.\d+\.attn\.add_[kv]_proj\.",
+        "text-stream": r"^(txt_in\.|txt_norm\.|transformer_blocks\.\d+\.(txt_|attn\.(add_|to_add_out|norm_added_)))",
+        "image-stream": r"^(img_in\.|norm_out\.|proj_out\.|transformer_blocks\.\d+\.(img_|attn\.(to_[qkv]\.|to_out\.|norm_[qk]\.)))",
+    },
+    "lumina": {
+        "xattn": r"^layers\.\d+\.attention\.",
+        "xattn-kv": r"^layers\.\d+\.attention\.qkv\.",
+        "text-stream": r"^(cap_embedder\.|context_refiner\.)",
+        "image-stream": r"^(x_embedder\.|noise_refiner\.|final_layer\.)",
+    },
 }
 PRESETS = ("xattn", "xattn-kv", "text-stream", "image-stream", "noxattn", "full")
 SINGLE_STREAM = {"xattn": r"^single_blocks\.\d+\.linear[12]\.",
                  "xattn-kv": r"^single_blocks\.\d+\.linear1\."}
 
 
+LAYOUTS = (("double_blocks.", "flux"), ("joint_blocks.", "mmdit"), ("transformer_blocks.", "qwen"),
+           ("context_refiner.", "lumina"))
+
+
 def layout(names: Sequence[str]) -> str:
-    """"flux", "mmdit" or "unet" (everything else keeps SD's names), from the weight names."""
-    if any(n.startswith("double_blocks.") for n in names):
-        return "flux"
-    if any(n.startswith("joint_blocks.") for n in names):
-        return "mmdit"
-    return "unet"
+    """"flux", "mmdit", "qwen", "lumina" or "unet" (everything else keeps SD's names), from the
+    weight names."""
+    return next((kind for prefix, kind in LAYOUTS if any(n.startswith(prefix) for n in names)), "unet")
 
 
 def in_preset(name: str, preset: str, kind: str) -> bool:

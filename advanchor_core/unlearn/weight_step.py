@@ -55,9 +55,11 @@ class WeightStep:
 
     def _apply(self, delta: dict[str, Tensor], opt: torch.optim.Optimizer, loss: Tensor) -> None:
         """θ ← Adam step on `loss`; the gradient replaces the last one, or adds to it as the
-        reference's never-zeroed gradient does (`accumulate_grads`)."""
+        reference's never-zeroed gradient does (`accumulate_grads`). A weight the prediction
+        never reads (Qwen-Image's last block computes a text output it discards) gets a zero
+        gradient: presets name weights by their part, not by whether this model uses them."""
         params = list(delta.values())
-        grads = torch.autograd.grad(loss, params)
+        grads = torch.autograd.grad(loss, params, allow_unused=True, materialize_grads=True)
         for p, g in zip(params, grads):
             p.grad = g if not self.accumulate_grads or p.grad is None else p.grad + g
         opt.step()

@@ -1,15 +1,16 @@
-"""Which blocks of a Flux or SD3 transformer read the text: the analogue of re-running a UNet's
-cross-attention with another context, for joint-attention blocks (dual- and single-stream).
+"""Which blocks of a joint-attention transformer (Flux.1, Flux.2, Chroma, SD3, Qwen-Image) read
+the text: the analogue of re-running a UNet's cross-attention with another context, for dual-
+and single-stream blocks.
 
 Why through ComfyUI's block-replace patches (`transformer_options["patches_replace"]["dit"]`,
-key ("double_block", i) or ("single_block", i)): both transformers offer them for every
+key ("double_block", i) or ("single_block", i)): these transformers offer them for every
 joint-attention block, with the block's streams by name, in every ComfyUI version the pack
-supports — no hook needs to know a block's call signature. A single-stream block's one
-sequence is the text tokens, then the image tokens. Per block, its image-stream output is measured twice
-from the same inputs: once as the concept pass ran it, once with the block's text stream
-replaced by the one a reference prompt's pass gave that block. The pooled vector, the
+supports — no hook needs to know a block's call signature. (Z-Image's NextDiT offers none.)
+Per block, its image-stream output is measured twice from the same inputs: once as the
+concept pass ran it, once with the block's text stream — and the rotary positions that text
+ran with — replaced by those a reference prompt's pass gave that block. The modulation, the
 timestep and the image input are held at the concept's, so only what the block reads from the
-text tokens moves its output. The blocks add their residuals into their inputs in place, so
+text tokens moves its output. Some blocks add their residuals into their inputs in place, so
 every call here runs on copies.
 """
 from __future__ import annotations
@@ -20,12 +21,12 @@ import torch
 from torch import Tensor
 
 from ...advanchor_core.errors import AdvAnchorError
-from . import ragged
 
-BLOCK_LISTS = {"flux": ("double_blocks", "single_blocks"), "chroma": ("double_blocks", "single_blocks"),
-               "mmdit": ("joint_blocks",)}
+FLUX_BLOCKS = ("double_blocks", "single_blocks")
+BLOCK_LISTS = {"flux": FLUX_BLOCKS, "chroma": FLUX_BLOCKS, "flux2": FLUX_BLOCKS, "mmdit": ("joint_blocks",),
+               "qwen": ("transformer_blocks",)}
 PATCH_KEYS = {"double_blocks": "double_block", "joint_blocks": "double_block",
-              "single_blocks": "single_block"}
+              "single_blocks": "single_block", "transformer_blocks": "double_block"}
 Patch = Callable[[dict, dict], dict]
 Key = tuple[str, int]
 
@@ -37,73 +38,69 @@ def _copies(args: dict) -> dict:
 def blocks(den) -> list[tuple[str, Key]]:
     """(parameter-name prefix, block-replace key) of every block of `den`'s transformer that
     reads the text: the dual-stream blocks, then (Flux) the single-stream ones."""
+    if den.family.kind not in BLOCK_LISTS:
+        raise AdvAnchorError(f"{den.family.name}'s transformer offers ComfyUI no block-replace "
+                             "patches, which Concept Sensitivity measures its blocks through: "
+                             "choose Unlearn's parameters with a preset or a pattern instead")
     return [(f"{attr}.{i}", (PATCH_KEYS[attr], i))
             for attr in BLOCK_LISTS[den.family.kind] for i in range(len(getattr(den.unet, attr)))]
 
 
-class _Parts:
-    """A block's text input and image output. Dual-stream blocks keep them apart ("txt",
-    "img"); a single-stream block runs on one sequence, the `n` text tokens first (ComfyUI's
-    Flux joins them so, in every supported version).
+class _Pass:
+    """One model call's view of its blocks. Dual-stream blocks keep the text and image apart
+    ("txt", "img"); a single-stream block runs on one sequence, the text tokens first (ComfyUI's
+    Flux joins them so, in every supported version), as many as the dual-stream blocks before
+    it saw (Flux.2 pads a prompt's rows to 512 inside the model)."""
 
-    A reference's text may have another length than the concept's (Chroma's unpadded T5).
-    Flux-type blocks give every text token the same rotary position (id 0), so the block can
-    read a text of any length: the rotation rows of the text are resized to it."""
+    def __init__(self) -> None:
+        self.n = 0
 
-    def __init__(self, key: Key, n_text: int):
-        self.single, self.n = key[0] == "single_block", n_text
+    def text(self, key: Key, args: dict) -> Tensor:
+        if key[0] == "single_block":
+            return args["img"][:, :self.n]
+        self.n = args["txt"].shape[1]
+        return args["txt"]
 
-    def text(self, args: dict) -> Tensor:
-        return args["img"][:, :self.n] if self.single else args["txt"]
+    def with_text(self, key: Key, args: dict, text: Text) -> dict:
+        """`args` with another prompt's text and that prompt's rotary positions (the text's
+        positions and the image's, which do not depend on the text): a reference may have
+        another length than the concept (the ragged families)."""
+        rows, positions = text
+        if positions is not None:
+            args = dict(args, pe=positions)
+        if key[0] == "single_block":
+            return dict(args, img=torch.cat([rows.to(args["img"]), args["img"][:, self.n:]], 1))
+        return dict(args, txt=rows.to(args["txt"]))
 
-    def with_text(self, args: dict, text: Tensor) -> dict:
-        if text.shape[1] != self.n:
-            args = dict(args, pe=_text_positions(args["pe"], self.n, text.shape[1]))
-        if self.single:
-            return dict(args, img=torch.cat([text.to(args["img"]), args["img"][:, self.n:]], 1))
-        return dict(args, txt=text.to(args["txt"]))
-
-    def image(self, out: dict, n_text: int | None = None) -> Tensor:
-        return out["img"][:, (self.n if n_text is None else n_text):] if self.single else out["img"]
-
-
-def _text_positions(pe: Tensor, n: int, m: int) -> Tensor:
-    """Flux's rotations [B, 1, n + image, ...] for a text of m tokens instead of n."""
-    text = pe[:, :, :n]
-    if not torch.equal(text, text[:, :, :1].expand_as(text)):
-        raise AdvAnchorError("this model gives its text tokens different rotary positions, so a "
-                             "block cannot read a reference prompt of another length: give "
-                             "candidate prompts as long as the concept's prompt")
-    return torch.cat([text[:, :, :1].expand(-1, -1, m, *text.shape[3:]), pe[:, :, n:]], 2)
+    def image(self, key: Key, out: dict, n_text: int) -> Tensor:
+        return out["img"][:, n_text:] if key[0] == "single_block" else out["img"]
 
 
-def _recording(streams: dict[Key, Tensor], key: Key, parts: _Parts) -> Patch:
+Text = tuple[Tensor, object]   # a block's text rows and the rotary positions ("pe") it ran with
+
+
+def _recording(texts: dict[Key, Text], key: Key, view: _Pass) -> Patch:
     def patch(args: dict, extra: dict) -> dict:
-        streams[key] = parts.text(args).detach().clone()
+        texts[key] = (view.text(key, args).detach().clone(), args.get("pe"))
         return extra["original_block"](args)
     return patch
 
 
-def _measuring(effects: dict, key: Key, parts: _Parts,
-               references: Mapping[str, dict[Key, Tensor]]) -> Patch:
+def _measuring(effects: dict, key: Key, view: _Pass, references: Mapping[str, dict[Key, Text]]) -> Patch:
     def patch(args: dict, extra: dict) -> dict:
         block = extra["original_block"]
+        view.text(key, args)
         held = _copies(args)
         out = block(args)
-        img = parts.image(out).float()
+        img = view.image(key, out, view.n).float()
         effects["base"][key] = img.flatten(1).pow(2).sum(1).cpu()
         effects["count"][key] = img[0].numel()
-        moved = [parts.image(block(parts.with_text(_copies(held), streams[key])), streams[key].shape[1])
-                 for streams in references.values()]
+        moved = [view.image(key, block(view.with_text(key, _copies(held), texts[key])), texts[key][0].shape[1])
+                 for texts in references.values()]
         effects["diff"][key] = torch.stack([(m.float() - img).flatten(1).pow(2).sum(1).cpu()
                                             for m in moved])
         return out
     return patch
-
-
-def _text_rows(den, cond: Tensor) -> int:
-    """The text tokens one prompt's conditioning gives the model (its own count if ragged)."""
-    return int(ragged.counts(cond)[0]) if den.family.ragged else den.context_of(cond).shape[1]
 
 
 @torch.no_grad()
@@ -112,15 +109,14 @@ def block_text_effects(den, cond: Tensor, references: Mapping[str, Tensor], x_t:
     """Per block name: (Σ out² per probe [B], Σ Δout² per reference and probe [R, B], elements
     of one probe's output), as the core's layer sensitivity accumulates them."""
     named, b = blocks(den), x_t.shape[0]
-    parts = {key: _Parts(key, _text_rows(den, cond)) for _, key in named}
-    streams: dict[str, dict[Key, Tensor]] = {}
+    texts: dict[str, dict[Key, Text]] = {}
     for ref_name, ref in references.items():
-        streams[ref_name] = {}
-        with den.block_patches({key: _recording(streams[ref_name], key, _Parts(key, _text_rows(den, ref)))
-                                for _, key in named}):
+        texts[ref_name], view = {}, _Pass()
+        with den.block_patches({key: _recording(texts[ref_name], key, view) for _, key in named}):
             den(x_t, t, ref.expand(b, -1, -1))
     effects: dict = {"base": {}, "diff": {}, "count": {}}
-    with den.block_patches({key: _measuring(effects, key, parts[key], streams) for _, key in named}):
+    view = _Pass()
+    with den.block_patches({key: _measuring(effects, key, view, texts) for _, key in named}):
         den(x_t, t, cond.expand(b, -1, -1))
     return {name: (effects["base"][key], effects["diff"][key], effects["count"][key])
             for name, key in named if key in effects["base"]}

@@ -31,7 +31,9 @@ from torch.utils.checkpoint import checkpoint
 from .inplace import block_on_copies, needs_copies
 
 RecomputeContext = Callable[[], ContextManager]
-TRANSFORMER_BLOCKS = ("double_blocks", "single_blocks", "joint_blocks")  # Flux, SD3
+TRANSFORMER_BLOCKS = ("double_blocks", "single_blocks", "joint_blocks",  # Flux, SD3
+                      "transformer_blocks",                                # Qwen-Image
+                      "context_refiner", "noise_refiner", "layers")        # Z-Image
 
 
 def checkpoint_units(unet: nn.Module) -> list[nn.Module]:

@@ -132,6 +132,7 @@ class ComfyDenoiser:
         self.dtype = self.patcher.get_model_object("manual_cast_dtype") or self.model.get_dtype()
         self.device = self.patcher.load_device
         self.checkpointing = checkpointing
+        self.frames = getattr(self.model.latent_format, "latent_dimensions", 2) == 3
         self.switch = DeltaSwitch()
         self._functions: dict[str, WeightDelta] = {}
         self._adm_size: dict[tuple[int, int], Tensor] = {}
@@ -199,6 +200,8 @@ class ComfyDenoiser:
         kwargs = self._conditioning(context.to(self.device, self.dtype), vector, x)
         with self.switch.on(delta or None), self._checkpointing(), grad_context(self.unet):
             out = self.unet(x, timestep, **kwargs).float()
+        if self.frames:
+            out = out.squeeze(2)
         x_t, t = x_t.to(out.device).float(), t.to(out.device)
         if self.prediction == "v":
             return self.schedule.eps_from_v(x_t, t, out)
@@ -213,6 +216,8 @@ class ComfyDenoiser:
         sampling = self.patcher.get_model_object("model_sampling")
         sigma = sampling.sigmas.detach()[t.long().cpu()].to(self.device)
         x = sampling.calculate_input(sigma, self.schedule.flow_input(x_t.float(), t.cpu()).to(self.device))
+        if self.frames:   # a video-shaped latent format (Qwen-Image): the image is one frame
+            x = x.unsqueeze(2)
         return x.to(self.dtype), sampling.timestep(sigma).float()
 
     def _conditioning(self, context: Tensor, vector: Tensor | None, x: Tensor) -> dict:
@@ -222,13 +227,27 @@ class ComfyDenoiser:
             if self.family.pooled:
                 kwargs["y"] = self._y(vector.to(self.device, self.dtype), x)
             return kwargs
+        if self.family.ragged:
+            kwargs = self._model_conds(context, x)
         if self.family.vector_width:
             kwargs["y"] = vector[:, :self.family.vector_width].to(self.device, self.dtype)
-        if self.family.guidance or self.family.kind == "chroma":
-            strength = FLUX_GUIDANCE if self.family.guidance else 0.0
-            kwargs["guidance"] = torch.full((x.shape[0],), strength, device=x.device, dtype=x.dtype)
+        if self.family.guidance and not self.family.ragged:
+            kwargs["guidance"] = torch.full((x.shape[0],), FLUX_GUIDANCE, device=x.device, dtype=x.dtype)
         kwargs["transformer_options"] = {"patches_replace": {"dit": dict(self._block_patches)}} \
             if self._block_patches else {}
+        return kwargs
+
+    def _model_conds(self, context: Tensor, x: Tensor) -> dict:
+        """The inputs ComfyUI's samplers give a ragged family's model for these text rows: its
+        own `extra_conds` (Chroma's guidance 0, Z-Image's token count, Flux.2's padding to 512
+        rows and its guidance 3.5), batched and cast as `apply_model` casts them."""
+        conds = self.model.extra_conds(cross_attn=context, noise=x, device=x.device)
+        kwargs = {}
+        for key, cond in conds.items():
+            value = cond.process_cond(batch_size=x.shape[0], area=None).cond
+            if isinstance(value, Tensor) and value.is_floating_point():
+                value = value.to(x.device, self.dtype)
+            kwargs["context" if key == "c_crossattn" else key] = value
         return kwargs
 
     @contextlib.contextmanager

@@ -14,8 +14,12 @@ Supported:
   vector, dev's guidance input) and SD3/SD3.5 (kind "mmdit": CLIP-L+G and T5 context, pooled
   CLIP-L+G vector). Their `y` is the pooled text vector itself.
 - Transformers whose text has each prompt's own length (`ragged`: no pooled vector, no padding
-  to a fixed window): Chroma (kind "chroma": Flux.1's blocks, T5 alone, a guidance input held
-  at 0).
+  to a fixed window), called with the inputs their own `extra_conds` builds from the text rows:
+  Chroma (kind "chroma": Flux.1's blocks, T5 alone, a guidance input held at 0), Z-Image (kind
+  "lumina": Lumina2's single-stream NextDiT, Qwen3-4B's penultimate layer in its chat template),
+  Qwen-Image (kind "qwen": an MMDiT, Qwen2.5-VL's last layer after its system template) and
+  Flux.2 (kind "flux2": Flux blocks, three stacked layers of Qwen3 for Klein or Mistral-3 for
+  dev).
 """
 from __future__ import annotations
 
@@ -29,16 +33,22 @@ SUPPORTED = {
     "SDXL": "SDXL", "SSD1B": "SDXL", "Segmind_Vega": "SDXL", "KOALA_700M": "SDXL",
     "KOALA_1B": "SDXL", "SDXLRefiner": "SDXL refiner",
     "Flux": "Flux.1 dev", "FluxSchnell": "Flux.1 schnell", "SD3": "SD3", "Chroma": "Chroma",
+    "ZImage": "Z-Image", "QwenImage": "Qwen-Image", "Flux2": "Flux.2",
 }
-SUPPORTED_TEXT = "SD1.x, SD2.x, SDXL, Flux.1 dev/schnell, SD3/SD3.5, Chroma"
+SUPPORTED_TEXT = ("SD1.x, SD2.x, SDXL, Flux.1 dev/schnell, SD3/SD3.5, Chroma, Z-Image, Qwen-Image, "
+                  "Flux.2")
 # families that need extra inputs the method has no meaning for (image/concat conditioning)
 NEEDS_IMAGE = ("instructpix2pix", "Unclip", "SVD", "SV3D", "Zero123", "X4Upscaler", "Lotus")
 # pooled-text conditioning the bridge knows how to build, by model class (model_base)
 ADM_MODELS = ("SDXL", "SDXLRefiner")
 # rectified-flow transformers: supported_models class → (kind, transformer class name)
 TRANSFORMERS = {"Flux": ("flux", "Flux"), "FluxSchnell": ("flux", "Flux"),
-                "SD3": ("mmdit", "OpenAISignatureMMDITWrapper"), "Chroma": ("chroma", "Chroma")}
-RAGGED = ("chroma",)  # kinds whose conditioning has each prompt's own length
+                "SD3": ("mmdit", "OpenAISignatureMMDITWrapper"), "Chroma": ("chroma", "Chroma"),
+                "ZImage": ("lumina", "NextDiT"), "QwenImage": ("qwen", "QwenImageTransformer2DModel"),
+                "Flux2": ("flux2", "Flux")}
+# ragged kinds: the unet_config key of their text input's width
+TEXT_WIDTH = {"chroma": "context_in_dim", "lumina": "cap_feat_dim", "qwen": "joint_attention_dim",
+              "flux2": "context_in_dim"}
 
 
 @dataclass(frozen=True)
@@ -47,7 +57,7 @@ class Family:
     config: str            # the supported_models class name, e.g. "Segmind_Vega"
     context_dim: int       # width of the text context the model reads (768 … 4096)
     pooled: bool           # conditioned on a y vector built from pooled text
-    kind: str = "unet"     # "unet", "flux", "mmdit", "chroma": how the model is called
+    kind: str = "unet"     # "unet", "flux", "mmdit" or a ragged kind (TEXT_WIDTH): how it is called
     vector_width: int = 0  # transformers: width of y, the pooled text vector itself
     guidance: bool = False  # guidance-distilled (Flux.1 dev): a guidance-strength input
     ragged: bool = False   # each prompt's conditioning has its own length (no fixed window)
@@ -93,9 +103,9 @@ def _transformer(model, name: str) -> Family:
     """Flux or SD3: context and pooled widths from the config ComfyUI detected."""
     kind = TRANSFORMERS[name][0]
     unet_config = model.model_config.unet_config
-    if kind == "chroma":
-        return Family(SUPPORTED[name], name, int(unet_config["context_in_dim"]), False, kind,
-                      ragged=True)
+    if kind in TEXT_WIDTH:
+        return Family(SUPPORTED[name], name, int(unet_config[TEXT_WIDTH[kind]]), False, kind,
+                      guidance=bool(unet_config.get("guidance_embed")), ragged=True)
     if kind == "flux":
         if unet_config.get("in_channels", 16) != unet_config.get("out_channels", 16):
             raise AdvAnchorError(f"this MODEL is a {name} variant conditioned on an input image "

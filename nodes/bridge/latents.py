@@ -12,12 +12,16 @@ def clean_latents(patcher, latent: dict | None) -> Tensor | None:
     if latent is None:
         return None
     samples = latent["samples"]
+    frames = getattr(patcher.model.latent_format, "latent_dimensions", 2) == 3
+    if frames and samples.dim() == 5 and samples.shape[2] == 1:
+        samples = samples[:, :, 0]   # a video-shaped format's one-frame image (Qwen-Image)
     if samples.dim() != 4:
         raise AdvAnchorError(f"the LATENT has shape {tuple(samples.shape)}; connect image "
                              "latents [batch, channels, height, width]")
     with torch.inference_mode(False):
-        z = patcher.model.process_latent_in(samples.detach().clone().float())
-        return z.detach().clone().cpu()
+        z = samples.detach().clone().float()
+        z = patcher.model.process_latent_in(z[:, :, None] if frames else z)
+        return (z[:, :, 0] if frames else z).detach().clone().cpu()
 
 
 def latent_shape(patcher, size: int) -> tuple[int, int, int]:

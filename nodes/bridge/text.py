@@ -11,7 +11,7 @@ from torch import Tensor
 from ...advanchor_core.errors import AdvAnchorError
 from ...advanchor_core.text import check_phrase_in, subsequence_positions
 from .denoiser import ComfyDenoiser
-from . import ragged
+from . import llm_text, ragged
 from .families import Family
 
 
@@ -38,13 +38,14 @@ class ComfyTextEncoder:
     """
 
     def __init__(self, clip, pooled_rows: int = 0, segments: Segments | None = None,
-                 ragged: bool = False):
+                 ragged: bool = False, llm: bool = False):
         if pooled_rows not in (0, 1):
             raise ValueError("pooled_rows must be 0 or 1")
         self.clip = clip
         self.pooled_rows = pooled_rows
         self.segments = segments or (tuple(clip.tokenize("")),)
         self.ragged = ragged
+        self.llm = llm   # an LLM's byte-level tokenizer and chat template (`llm_text.py`)
 
     @property
     def max_tokens(self) -> int:
@@ -118,7 +119,15 @@ class ComfyTextEncoder:
             pooled, cond = cond[:, -1, :width].clone(), cond[:, :-1].clone()
         return [[cond, {"pooled_output": pooled}]]
 
+    def _llm(self, prompt: str):
+        """(HF tokenizer, the prompt's token ids, the encoder's row count) of the one stream."""
+        stream = self.segments[0][0]
+        ids = self._stream_ids(prompt)[stream]
+        return getattr(self.clip.tokenizer, stream).tokenizer, ids, self.encode_one(prompt).shape[1]
+
     def token_positions(self, prompt: str, phrase: str) -> list[int]:
+        if self.llm:
+            return llm_text.phrase_rows(*self._llm(prompt), prompt, phrase)
         tokens, alone = self._tokens(prompt, word_ids=True), self._tokens(phrase, word_ids=True)
         positions, offset = [], 0
         for streams in self.segments:
@@ -138,6 +147,10 @@ class ComfyTextEncoder:
         is), as ComfyUI's tokenizer splits them, up to and including the first end token; their
         count is how many positions a token plot labels."""
         stream = self.segments[0][0]
+        if self.llm:
+            tokenizer, ids, rows = self._llm(prompt)
+            pad = getattr(getattr(self.clip.tokenizer, stream), "pad_token", None)
+            return llm_text.row_labels(tokenizer, ids, rows), rows - ids.count(pad)
         window = self._tokens(prompt, word_ids=True)[stream][0]
         last_word = max((i for i, tok in enumerate(window) if tok[2] != 0), default=0)
         shown = min(len(window), last_word + 2)       # the words and the end token after them
@@ -156,14 +169,25 @@ def _phrase_positions(window: list, phrase_window: list, prompt: str, phrase: st
     return check_phrase_in(prompt, phrase, subsequence_positions(ids, phrase_ids))
 
 
+# ragged kinds → the token stream (the CLIP's one) their context is, by tokenizer name
+LLM_STREAMS = {"lumina": ("qwen3_4b",), "qwen": ("qwen25_7b",),
+               "flux2": ("qwen3_4b", "qwen3_8b", "mistral3_24b")}
+LOADERS = ("Flux: DualCLIPLoader type flux, CLIP-L + T5; SD3: TripleCLIPLoader; Chroma: CLIPLoader "
+           "type chroma, T5; Z-Image: CLIPLoader type lumina2, Qwen3-4B; Qwen-Image: CLIPLoader type "
+           "qwen_image, Qwen2.5-VL; Flux.2: CLIPLoader type flux2, Qwen3 or Mistral-3")
+
+
 def context_segments(family: Family, clip) -> Segments | None:
     """The token streams whose rows make `family`'s context, in row order (None: all, side by
-    side). Flux reads T5 rows only; SD3 the CLIP-L/G rows its CLIP has, then its T5 rows."""
+    side). Flux and Chroma read T5 rows only; SD3 the CLIP-L/G rows its CLIP has, then its T5
+    rows; the LLM families their encoder's one stream."""
     streams = tuple(clip.tokenize(""))
     if family.kind == "unet":
         return None
     if family.kind in ("flux", "chroma"):
         segments: Segments = (("t5xxl",),)
+    elif family.kind in LLM_STREAMS:
+        segments = tuple((key,) for key in streams if key in LLM_STREAMS[family.kind])[:1]
     else:
         encoders = clip.cond_stage_model
         clip_part = tuple(key for key, name in (("l", "clip_l"), ("g", "clip_g"))
@@ -172,8 +196,7 @@ def context_segments(family: Family, clip) -> Segments | None:
         segments = tuple(part for part in (clip_part, t5) if part)
     if not segments or any(key not in streams for part in segments for key in part):
         raise AdvAnchorError(f"this CLIP (token streams {', '.join(streams)}) is not the text "
-                             f"encoder of {family.name}: load that model's text encoders (Flux: "
-                             "DualCLIPLoader type flux, CLIP-L + T5; SD3: TripleCLIPLoader)")
+                             f"encoder of {family.name}: load that model's text encoders ({LOADERS})")
     return segments
 
 
@@ -183,6 +206,7 @@ def text_encoder(denoiser: ComfyDenoiser, clip) -> ComfyTextEncoder:
         raise AdvAnchorError("no CLIP is connected (the checkpoint has no text encoder): load "
                              "one with a CLIP loader of the model's family")
     family = denoiser.family
+    segments = context_segments(family, clip)
     encoder = ComfyTextEncoder(clip, pooled_rows=0 if family.ragged else denoiser.pooled_rows)
     width = encoder.encode_one("").shape[-1]
     if width != family.context_dim:
@@ -190,4 +214,5 @@ def text_encoder(denoiser: ComfyDenoiser, clip) -> ComfyTextEncoder:
                              f"({family.name}) reads {family.context_dim}-d: "
                              "connect the CLIP that belongs to the model")
     return ComfyTextEncoder(clip, pooled_rows=0 if family.ragged else denoiser.pooled_rows,
-                            segments=context_segments(family, clip), ragged=family.ragged)
+                            segments=segments, ragged=family.ragged,
+                            llm=family.kind in LLM_STREAMS)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-FAMILIES = ("flux-dev", "flux-schnell", "sd3", "sd3.5", "chroma")
+FAMILIES = ("flux-dev", "flux-schnell", "sd3", "sd3.5", "chroma", "zimage", "qwen-image", "flux2")
 PRESET = {"flux-dev": "xattn-kv", "flux-schnell": "xattn", "sd3": "xattn", "sd3.5": "xattn",
-          "chroma": "xattn-kv"}
+          "chroma": "xattn-kv", "zimage": "xattn", "qwen-image": "xattn-kv", "flux2": "xattn-kv"}
 
 
 def draw(model, seed: int, batch: int):
@@ -14,7 +14,8 @@ def draw(model, seed: int, batch: int):
     g = torch.Generator().manual_seed(seed)
     steps = model.get_model_object("model_sampling").sigmas.shape[0] - 1
     t = torch.linspace(0.05 * steps, 0.9 * steps, batch).long()
-    return torch.randn((batch, 16, 8, 8), generator=g), torch.randn((batch, 16, 8, 8), generator=g), t
+    shape = (batch, model.model.latent_format.latent_channels, 8, 8)
+    return torch.randn(shape, generator=g), torch.randn(shape, generator=g), t
 
 
 def eps(bridge, model, clip, prompts, seed=0):

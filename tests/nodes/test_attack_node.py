@@ -103,21 +103,23 @@ def test_attack_and_measure_on_sdxl_keep_the_pooled_vector(node, n, concept, com
     assert json.loads(measured)["scores"]["pixel_drift"]["attack_mean"] > 0
 
 
-def test_attack_and_measure_on_flux_dev(node, n, concept, comfy):
-    """A rectified-flow transformer with a T5 context: the prefix sits on T5's placeholder rows,
-    training images are sampled without classifier-free guidance (guidance-distilled)."""
+@pytest.mark.parametrize("fam", ["flux-dev", "chroma", "zimage"])
+def test_attack_and_measure_on_transformers(node, n, concept, dit, fam):
+    """Rectified-flow transformers, a T5 or an LLM context: the prefix sits on the placeholder
+    rows (inside Z-Image's chat template), a guidance-distilled model's training images are
+    sampled without classifier-free guidance; Measure samples both models through ComfyUI."""
     from tests.comfy_support import tiny_dit as t
 
     from advanchor_pack.nodes.measure import MeasureErasureNode
 
-    model, clip = t.tiny_flux(30), t.tiny_flux_clip()
+    model, clip = dit[fam]["model"], dit[fam]["clip"]
     erased = run_node(n["unlearn"], model=model, clip=clip, concept=concept, parameters="xattn-kv",
                       **(ERASE | dict(iterations=2, lr=1e-3)))[0]
     attack, report = run_node(node, erased_model=erased, original_model=model, clip=clip,
                               concept=concept, **(ATTACK | dict(steps=2, latent_source="sampled",
                                                                 sample_count=1, sample_steps=2)))
     report = json.loads(report)
-    assert report["settings"]["latents"]["sample_guidance"] == 1.0
+    assert report["settings"]["latents"]["sample_guidance"] == (1.0 if fam == "flux-dev" else 7.5)
     assert len(report["prefix_positions"]) == 5 and report["held_out_gap"]["plain_prompt"] > 0
     image, measured = run_node(MeasureErasureNode, original_model=model, erased_model=erased,
                                clip=clip, vae=t.tiny_vae16(), attack=attack, width=64, height=64,

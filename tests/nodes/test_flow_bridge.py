@@ -42,7 +42,9 @@ def test_bridge_prediction_equals_comfyui_apply_model(bridge, dit, fam):
             conds = base.extra_conds(cross_attn=context, noise=noise[i:i + 1], device=noise.device, **extra)
             kwargs = {k: v.cond for k, v in conds.items() if k not in ("c_crossattn",)}
             x_c = sampling.noise_scaling(sigma[i:i + 1], noise[i:i + 1], z0[i:i + 1])
-            x0_comfy = base.apply_model(x_c, sigma[i:i + 1], c_crossattn=context, **kwargs)
+            if base.latent_format.latent_dimensions == 3:   # Qwen-Image: a one-frame video
+                x_c = x_c[:, :, None]
+            x0_comfy = base.apply_model(x_c, sigma[i:i + 1], c_crossattn=context, **kwargs).reshape(x_c.shape[0], -1, 8, 8)
             assert torch.allclose(x0_core[i:i + 1], x0_comfy, atol=2e-4, rtol=1e-3), prompt
     if den.family.vector_width:
         assert kwargs["y"].shape[-1] == den.family.vector_width   # (schnell ignores its guidance)
@@ -107,7 +109,7 @@ def test_sd3_concept_rows_are_found_in_clip_and_in_t5(bridge, dit):
     assert enc.encode([prompt]).shape == (1, 77 + 77 + 1, 4096) and enc.max_tokens == 154
 
 
-@pytest.mark.parametrize("fam", ["flux-dev", "sd3", "chroma"])
+@pytest.mark.parametrize("fam", ["flux-dev", "sd3", "chroma", "zimage", "qwen-image", "flux2"])
 def test_search_anchor_moves_only_the_concept_rows(n, bridge, dit, concept, fam):
     anchor, conditioning = run_node(n["anchor"], model=dit[fam]["model"], clip=dit[fam]["clip"],
                                     concept=concept, draws=1, steps=2, lr=1e-2,
@@ -119,7 +121,7 @@ def test_search_anchor_moves_only_the_concept_rows(n, bridge, dit, concept, fam)
     assert moved == anchor.positions == enc.token_positions(concept.anchor_text, "Van Gogh")
     if fam == "sd3":
         assert min(moved) < 77 <= max(moved)                        # CLIP and T5 rows
-    if fam == "chroma":   # the anchor's own T5 rows, as CLIPTextEncode gives them
+    if fam in ("chroma", "zimage", "qwen-image", "flux2"):   # the anchor's own rows, as CLIPTextEncode gives them
         assert cond.shape[1] == enc.encode_one(concept.anchor_text).shape[1] and not extra
         return
     width = extra["pooled_output"].shape[-1]
@@ -146,3 +148,24 @@ def test_chroma_prompts_keep_their_own_lengths(bridge, dit, errors):
         assert torch.equal(cond[i, :n], enc.encode_one(prompts[i])[0].float()) and not cond[i, n:-1].any()
     with pytest.raises(errors.AdvAnchorError, match="at most 512 .*shorten it"):
         enc.encode(["a " * 600])
+
+
+@pytest.mark.parametrize("fam", ["zimage", "qwen-image", "flux2"])
+@pytest.mark.parametrize("prompt", ["Van Gogh's painting", "a painting by Van Gogh, at night"])
+def test_llm_families_find_the_concept_rows_in_their_chat_template(bridge, dit, fam, prompt):
+    """Byte-level BPE inside a chat template: the rows found hold exactly the phrase's tokens,
+    counted after the rows the encoder drops (Qwen-Image drops its system template), at the
+    start of the prompt and in its middle (where the first token carries a space)."""
+    den = bridge.ComfyDenoiser(dit[fam]["model"])
+    enc = bridge.text_encoder(den, dit[fam]["clip"])
+    stream = enc.segments[0][0]
+    tokenizer = getattr(dit[fam]["clip"].tokenizer, stream).tokenizer
+    ids = [int(tok[0]) for tok in dit[fam]["clip"].tokenize(prompt)[stream][0]]
+    rows = enc.encode_one(prompt).shape[1]
+    dropped = {"zimage": 0, "qwen-image": 34, "flux2": 0}[fam]
+    assert len(ids) - rows == dropped and (fam != "flux2" or rows == 512)
+    positions = enc.token_positions(prompt, "Van Gogh")
+    assert positions == list(range(positions[0], positions[-1] + 1))
+    assert tokenizer.decode([ids[dropped + p] for p in positions]).strip() == "Van Gogh"
+    labels, shown = enc.token_labels(prompt)
+    assert len(labels) == rows and shown <= rows and "".join(labels[p] for p in positions) == "VanGogh"

@@ -49,12 +49,30 @@ def test_erasure_changes_only_the_preset_and_leaves_the_input(bridge, dit, erase
     assert changed == set(run["erasure"].tensors)
 
 
+# Qwen-Image's rows end in five chat-template tokens every prompt shares, which in a random
+# two-layer LLM carry most of what the image reads: the superclass moves along further there.
+MARGIN = {"qwen-image": 1.25}
+
+
 @pytest.mark.parametrize("fam", FAMILIES)
 def test_erasure_moves_the_concept_more_than_the_superclass(bridge, dit, erased, concept, fam):
     prompts = [concept.prompt, concept.superclass]
     move = (eps(bridge, erased[fam]["model"], dit[fam]["clip"], prompts) -
             eps(bridge, dit[fam]["model"], dit[fam]["clip"], prompts)).flatten(1).norm(dim=1)
-    assert move[0] > 1.5 * move[1] and move[0] > 1e-3
+    assert move[0] > MARGIN.get(fam, 1.5) * move[1] and move[0] > 1e-3
+
+
+def test_weights_the_prediction_never_reads_train_without_error(n, dit, concept):
+    """Qwen-Image's last block computes a text output the model discards: a preset naming those
+    weights trains, and they keep a zero δ."""
+    _, erasure, _ = run_node(n["unlearn"], model=dit["qwen-image"]["model"], clip=dit["qwen-image"]["clip"],
+                             concept=concept, parameters="text-stream", **dict(FAST, iterations=2))
+    unread = {k for k, v in erasure.tensors.items() if not v.any()}
+    last = len({k.split(".")[1] for k in erasure.tensors if k.startswith("transformer_blocks.")}) - 1
+    assert unread and all(k.startswith(f"transformer_blocks.{last}.") for k in unread)
+    assert all(k.split(".", 2)[2].startswith(("txt_mlp.", "attn.add_q_proj.", "attn.to_add_out.",
+                                              "attn.norm_added_q.")) for k in unread), unread
+    assert len(unread) < len(erasure.tensors)
 
 
 @pytest.mark.parametrize("fam,guidance", [("flux-dev", 1.0), ("sd3", 7.5)])
@@ -157,11 +175,12 @@ def test_erased_flux_checkpoint_holds_the_erased_weights_and_its_text_encoders(n
 
 
 # --- memory options and errors ------------------------------------------------------------------
-@pytest.mark.parametrize("fam", ["flux-dev", "chroma"])
+@pytest.mark.parametrize("fam", ["flux-dev", "chroma", "zimage", "qwen-image", "flux2"])
 def test_flux_gradients_are_right_with_and_without_checkpointing(bridge, dit, fam):
-    """Flux's blocks (Chroma's too) add residuals in place: the plain gradient matches finite
-    differences, and the checkpointed one (recomputed in the backward pass) matches the plain
-    one. Chroma's two prompts have their own lengths: two calls, one graph."""
+    """Flux's blocks (Chroma's and Flux.2's too) add residuals in place, Z-Image and Qwen-Image
+    rotate with kernels that have no backward outside training: the plain gradient matches
+    finite differences, and the checkpointed one (recomputed in the backward pass) matches the
+    plain one. The ragged families' two prompts have their own lengths: two calls, one graph."""
     from advanchor_pack.advanchor_core.presets import select_parameters
 
     model = dit[fam]["model"]
@@ -177,14 +196,16 @@ def test_flux_gradients_are_right_with_and_without_checkpointing(bridge, dit, fa
                      + (step * direction[k] if direction else 0) for k in names}
             delta = {k: v.requires_grad_(True) for k, v in delta.items()}
             loss = den(den.schedule.q_sample(z0, t, noise), t, cond, delta).pow(2).mean()
-            return loss.item(), dict(zip(names, torch.autograd.grad(loss, list(delta.values()))))
+            grads = torch.autograd.grad(loss, list(delta.values()), allow_unused=True, materialize_grads=True)
+            return loss.item(), dict(zip(names, grads))
 
     _, plain = loss_and_grads(False)
     _, ckpt = loss_and_grads(True)
-    assert all(v.abs().sum() > 0 for v in plain.values())
+    unread = {k for k, v in plain.items() if not v.any()}   # Qwen-Image's discarded text output
+    assert all(k.startswith("transformer_blocks.1.") for k in unread) and len(unread) < 10
     assert all(torch.allclose(plain[k], ckpt[k], rtol=1e-5, atol=1e-8) for k in plain)
     direction = {k: torch.randn(v.shape, generator=g) for k, v in plain.items()}
-    h = 3e-5
+    h = 3e-4   # float32 losses: smaller steps drown in rounding on some families
     finite = (loss_and_grads(False, h, direction)[0] - loss_and_grads(False, -h, direction)[0]) / (2 * h)
     analytic = sum((plain[k] * direction[k]).sum() for k in plain).item()
     assert abs(finite - analytic) < 2e-3 * abs(analytic)
@@ -221,7 +242,7 @@ def test_a_clip_of_another_family_is_refused_on_flux(n, errors, dit, tiny, conce
         run_node(n["unlearn"], model=dit["flux-dev"]["model"], clip=tiny["clip"], concept=concept, **FAST)
 
 
-@pytest.mark.parametrize("fam", ["flux-dev", "sd3", "chroma"])
+@pytest.mark.parametrize("fam", ["flux-dev", "sd3", "chroma", "qwen-image", "flux2"])
 def test_block_sensitivity_measures_what_each_block_reads_from_the_text(pack, bridge, dit, fam):
     """Per joint-attention block (dual- and, in Flux, single-stream), with its inputs held: the
     concept's own text moves nothing, another prompt's text moves the block's image output."""
@@ -234,7 +255,9 @@ def test_block_sensitivity_measures_what_each_block_reads_from_the_text(pack, br
     sens = layer_sensitivity(den, cond, {"self": cond, "other": other},
                              Draw(den.schedule.q_sample(z0, t, noise), t), primary="other")
     flux = ["double_blocks.0", "double_blocks.1", "single_blocks.0"]
-    blocks = {"flux-dev": flux, "chroma": flux, "sd3": ["joint_blocks.0", "joint_blocks.1"]}[fam]
+    blocks = {"flux-dev": flux, "chroma": flux, "sd3": ["joint_blocks.0", "joint_blocks.1"],
+              "qwen-image": ["transformer_blocks.0", "transformer_blocks.1"],
+              "flux2": ["double_blocks.0", "single_blocks.0"]}[fam]
     assert sens.layers == blocks
     assert all(row[0] < 1e-6 < row[1] for row in sens.relative)
 
@@ -277,3 +300,22 @@ def test_an_fp8_sd3_from_unet_loader_erases_as_its_fp32_twin(n, dit, concept, tm
     for k, v in erasures[0].items():
         assert v.dtype == torch.float32 and v.abs().sum() > 0
         assert torch.nn.functional.cosine_similarity(v.flatten(), erasures[1][k].flatten(), dim=0) > 0.99, k
+
+
+def test_concept_sensitivity_on_zimage_says_what_to_do_instead(n, errors, dit, concept):
+    with pytest.raises(errors.AdvAnchorError, match="Z-Image's transformer offers ComfyUI no block-replace"):
+        run_node(n["sens"], model=dit["zimage"]["model"], clip=dit["zimage"]["clip"], concept=concept,
+                 sample_size=64, probe_latents=1, top_k=1, weights="kv")
+
+
+def test_an_unsupported_family_is_refused_by_name(n, errors, dit, concept):
+    """Lumina 2 (Gemma text) shares Z-Image's transformer class; the error names the family
+    and what is supported."""
+    import comfy.model_patcher
+    import comfy.supported_models as sm
+    from tests.comfy_support.tiny_llm import ZIMAGE_SMALL
+
+    with torch.inference_mode():
+        model = comfy.model_patcher.ModelPatcher(sm.Lumina2(dict(ZIMAGE_SMALL)).get_model({}), "cpu", "cpu")
+    with pytest.raises(errors.AdvAnchorError, match=r"this MODEL is Lumina2 \(NextDiT\).*Z-Image, Qwen-Image, Flux\.2"):
+        run_node(n["unlearn"], model=model, clip=dit["zimage"]["clip"], concept=concept, **FAST)
