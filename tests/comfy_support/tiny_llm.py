@@ -42,11 +42,13 @@ FLUX2_SMALL = {"image_model": "flux2", "in_channels": 128, "out_channels": 128, 
 
 
 @torch.inference_mode()
-def _model(config_class: str, layout: dict, seed: int):
+def _model(config_class: str, layout: dict, seed: int, storage: torch.dtype = torch.float32):
+    """`storage` other than float32: weights stored so, computed in float32 (ComfyUI's manual
+    cast), as the diffusion-model loader sets a model up for its weight_dtype."""
     import comfy.supported_models as sm
 
     config = getattr(sm, config_class)(dict(layout))
-    config.set_inference_dtype(torch.float32, None)   # as the diffusion-model loader does
+    config.set_inference_dtype(storage, None if storage == torch.float32 else torch.float32)
     return _patcher(config, seed)
 
 
@@ -64,8 +66,8 @@ def _clip(config_class: str, layout: dict, name: str, llm: dict, seed: int):
     return clip
 
 
-def tiny_zimage(seed: int = 60):
-    return _model("ZImage", ZIMAGE_SMALL, seed)
+def tiny_zimage(seed: int = 60, storage: torch.dtype = torch.float32):
+    return _model("ZImage", ZIMAGE_SMALL, seed, storage)
 
 
 def tiny_zimage_clip(seed: int = 61):
@@ -73,8 +75,8 @@ def tiny_zimage_clip(seed: int = 61):
     return _clip("ZImage", ZIMAGE_SMALL, "qwen3_4b", QWEN_SMALL, seed)
 
 
-def tiny_qwen_image(seed: int = 70):
-    return _model("QwenImage", QWEN_IMAGE_SMALL, seed)
+def tiny_qwen_image(seed: int = 70, storage: torch.dtype = torch.float32):
+    return _model("QwenImage", QWEN_IMAGE_SMALL, seed, storage)
 
 
 def tiny_qwen_image_clip(seed: int = 71):
@@ -82,8 +84,8 @@ def tiny_qwen_image_clip(seed: int = 71):
     return _clip("QwenImage", QWEN_IMAGE_SMALL, "qwen25_7b", dict(QWEN_SMALL, num_hidden_layers=2), seed)
 
 
-def tiny_flux2(seed: int = 80):
-    return _model("Flux2", FLUX2_SMALL, seed)
+def tiny_flux2(seed: int = 80, storage: torch.dtype = torch.float32):
+    return _model("Flux2", FLUX2_SMALL, seed, storage)
 
 
 @torch.inference_mode()

@@ -174,6 +174,25 @@ def test_erased_flux_checkpoint_holds_the_erased_weights_and_its_text_encoders(n
     assert any(k.startswith("vae.") for k in keys)
 
 
+@pytest.mark.parametrize("fam,encoder", [("chroma", "t5xxl"), ("zimage", "qwen3_4b")])
+def test_erased_checkpoints_of_the_newer_families_hold_their_weights(n, dit, erased, output_dir, fam, encoder):
+    """ComfyUI's detection fixes full-size widths these tiny models lack, so the file is read
+    directly: the erased transformer, its text encoder and the VAE under the prefixes the
+    family's ComfyUI config names (Chroma keeps the SD names)."""
+    from safetensors import safe_open
+    from tests.comfy_support import tiny_dit as t
+
+    (path,) = run_node(n["ckpt"], model=erased[fam]["model"], clip=dit[fam]["clip"],
+                       vae=t.tiny_vae16(), filename_prefix=f"dit/{fam}")
+    want = effective_unet_state(erased[fam]["model"])
+    with safe_open(os.path.join(output_dir, path), "pt") as f:
+        keys = set(f.keys())
+        assert all(torch.equal(f.get_tensor("model.diffusion_model." + k), v) for k, v in want.items())
+    config = dit[fam]["model"].model.model_config
+    assert any(k.startswith(f"{config.text_encoder_key_prefix[0]}{encoder}.") for k in keys)
+    assert any(k.startswith(config.vae_key_prefix[0]) for k in keys)
+
+
 # --- memory options and errors ------------------------------------------------------------------
 @pytest.mark.parametrize("fam", ["flux-dev", "chroma", "zimage", "qwen-image", "flux2"])
 def test_flux_gradients_are_right_with_and_without_checkpointing(bridge, dit, fam):
@@ -296,6 +315,28 @@ def test_an_fp8_sd3_from_unet_loader_erases_as_its_fp32_twin(n, dit, concept, tm
     assert next(fp8.model.diffusion_model.parameters()).dtype == torch.float8_e4m3fn
     erasures = [run_node(n["unlearn"], model=m, clip=dit["sd3"]["clip"], concept=concept,
                          parameters="xattn-kv", **FAST)[1].tensors for m in (fp8, twin)]
+    assert erasures[0].keys() == erasures[1].keys()
+    for k, v in erasures[0].items():
+        assert v.dtype == torch.float32 and v.abs().sum() > 0
+        assert torch.nn.functional.cosine_similarity(v.flatten(), erasures[1][k].flatten(), dim=0) > 0.99, k
+
+
+@pytest.mark.parametrize("fam", ["zimage", "qwen-image", "flux2"])
+def test_fp8_stored_newer_families_erase_as_their_fp32_twins(n, dit, concept, fam):
+    """Stored in fp8_e4m3fn and computed in float32 (what the diffusion-model loader sets up for
+    an fp8 weight_dtype; the tiny models are built so, as detection fixes full-size widths):
+    the float32 erasure matches the one of an fp32 model holding the same values."""
+    from tests.comfy_support import tiny_llm as llm
+
+    build = {"zimage": llm.tiny_zimage, "qwen-image": llm.tiny_qwen_image, "flux2": llm.tiny_flux2}[fam]
+    fp8, twin = build(storage=torch.float8_e4m3fn), build()
+    with torch.inference_mode():
+        stored = dict(fp8.model.diffusion_model.named_parameters())
+        for name, p in twin.model.diffusion_model.named_parameters():
+            p.copy_(stored[name].float())
+    assert stored["x_embedder.weight" if fam == "zimage" else "img_in.weight"].dtype == torch.float8_e4m3fn
+    erasures = [run_node(n["unlearn"], model=m, clip=dit[fam]["clip"], concept=concept,
+                         parameters=PRESET[fam], **FAST)[1].tensors for m in (fp8, twin)]
     assert erasures[0].keys() == erasures[1].keys()
     for k, v in erasures[0].items():
         assert v.dtype == torch.float32 and v.abs().sum() > 0
