@@ -257,11 +257,33 @@ def erase_three_concepts_closed_form(oi) -> dict:
     return g.to_json()
 
 
+def concept_image_nodes(g: Graph, model: tuple, clip: tuple, u: Node, latent_kind: str,
+                        sampler: dict, y: float) -> list[Node]:
+    """Four concept images drawn by a KSampler with the workflow's sampler settings, linked
+    to Unlearn's LATENT input (below the erasure's column)."""
+    text = g.add("CLIPTextEncode", (380, y), title="Concept images: prompt", text="Van Gogh painting")
+    blank = g.add("CLIPTextEncode", (380, y + 220), title="Concept images: negative", text="")
+    size = g.add(latent_kind, (380, y + 440), width=512, height=512, batch_size=4)
+    draw = g.add("KSampler", (380, y + 620), title="KSampler: concept images for Unlearn", seed=7, **sampler)
+    for node in (text, blank):
+        g.link(*clip, node, "clip")
+    g.link(*model, draw, "model")
+    g.link(text, 0, draw, "positive")
+    g.link(blank, 0, draw, "negative")
+    g.link(size, 0, draw, "latent_image")
+    g.link(draw, 0, u, "latent")
+    return [text, blank, size, draw]
+
+
 def erase_compare_dit(g: Graph, model: tuple, clip: tuple, vae: tuple, loaders: list[Node],
                       family: str, sampler: dict, positive: str, guidance: float | None,
-                      unlearn_widgets: dict, note: str) -> dict:
+                      unlearn_widgets: dict, note: str, latent_kind: str = "EmptySD3LatentImage",
+                      concept_images: bool = False) -> dict:
     """Erase → save → sample original and erased at one seed, side by side: the SD1.5 style
-    workflow on a rectified-flow transformer (its own loaders, latent and sampler settings)."""
+    workflow on a rectified-flow transformer (its own loaders, latent and sampler settings).
+    `concept_images`: Unlearn trains on the concept images the workflow's own KSampler draws
+    (its sampler settings: distilled models sample at cfg 1, which Unlearn's own sampling of
+    training images does not know)."""
     concept = g.add("AdvAnchorConcept", (0, 560), concept="Van Gogh")
     u = g.add("AdvAnchorUnlearn", (380, 120), **unlearn_widgets)
     g.link(*model, u, "model")
@@ -270,6 +292,8 @@ def erase_compare_dit(g: Graph, model: tuple, clip: tuple, vae: tuple, loaders: 
     erasure = g.add("AdvAnchorSaveErasure", (380, 120 + u.height() + 60), format="LoRA", rank=16,
                     filename_prefix=f"advanchor_{family}_van_gogh")
     g.link(u, 1, erasure, "erasure")
+    extra = concept_image_nodes(g, model, clip, u, latent_kind, sampler,
+                                erasure.pos[1] + erasure.height() + 60) if concept_images else []
     curve = g.add("PreviewImage", (760, 120), title="Loss curve")
     curve.width = 400
     g.link(u, 2, curve, "images")
@@ -282,7 +306,7 @@ def erase_compare_dit(g: Graph, model: tuple, clip: tuple, vae: tuple, loaders: 
     if guidance is not None:
         positive_cond = g.add("FluxGuidance", (760, 1000), guidance=guidance)
         g.link(pos, 0, positive_cond, "conditioning")
-    latent = g.add("EmptySD3LatentImage", (760, 1160), width=1024, height=1024, batch_size=1)
+    latent = g.add(latent_kind, (760, 1160), width=1024, height=1024, batch_size=1)
     seed = g.add("PrimitiveInt", (760, 1340), title="Seed (shared by A and B)", value=42)
     branches = [sampler_branch(g, 1180, 120 + 520 * row, m, positive_cond, neg, latent, seed, vae,
                                title, sampler)
@@ -290,7 +314,7 @@ def erase_compare_dit(g: Graph, model: tuple, clip: tuple, vae: tuple, loaders: 
     st, save = stitch_and_save(g, 1560, 120, branches[0][1], branches[1][1],
                                f"advanchor/{family}_van_gogh_before_after")
     g.group("1 · What to erase", [*loaders, concept], COLORS["what"])
-    g.group("2 · Erase it (a patched clone; the original MODEL is untouched)", [u, erasure, curve],
+    g.group("2 · Erase it (a patched clone; the original MODEL is untouched)", [u, erasure, curve, *extra],
             COLORS["erase"])
     g.group("A · original model", list(branches[0]), COLORS["before"])
     g.group("B · erased model, same seed", list(branches[1]), COLORS["after"])
@@ -337,6 +361,82 @@ def erase_sd3_compare(oi) -> dict:
         "the erasure.")
 
 
+def single_file_loaders(g: Graph, unet: str, weight_dtype: str, text: str, clip_type: str, vae: str):
+    """UNETLoader, CLIPLoader and VAELoader, as the newer families' files come."""
+    u = g.add("UNETLoader", (0, 120), unet_name=unet, weight_dtype=weight_dtype)
+    c = g.add("CLIPLoader", (0, 260), clip_name=text, type=clip_type)
+    v = g.add("VAELoader", (0, 440), vae_name=vae)
+    return u, c, v
+
+
+STARRY = "a painting of a starry night over a quiet village by Van Gogh"
+
+
+def erase_chroma_compare(oi) -> dict:
+    g = Graph(oi)
+    u, c, v = single_file_loaders(g, "Chroma1-HD.safetensors", "fp8_e4m3fn",
+                                  "t5xxl_fp8_e4m3fn.safetensors", "chroma", "ae.safetensors")
+    return erase_compare_dit(
+        g, (u, 0), (c, 0), (v, 0), [u, c, v], "chroma",
+        dict(steps=26, cfg=4.0, sampler_name="euler", scheduler="simple", denoise=1.0), STARRY, None,
+        dict(parameters="xattn-kv", gradient_checkpointing=True, sample_size=512, sample_steps=20),
+        "**Erase an artist's style from Chroma.**\n\nChroma is Flux.1's architecture without the "
+        "CLIP vector, conditioned on T5 alone, each prompt at its own length: Unlearn reads the "
+        "concept's T5 rows as Chroma's sampler does. The transformer loads in fp8 "
+        "(`weight_dtype`); Unlearn trains the text stream's q/k/v (`xattn-kv`) with gradient "
+        "checkpointing. Chroma samples with classifier-free guidance and a negative prompt; A "
+        "and B share the seed.")
+
+
+def erase_zimage_compare(oi) -> dict:
+    g = Graph(oi)
+    u, c, v = single_file_loaders(g, "z_image_turbo_bf16.safetensors", "default",
+                                  "qwen_3_4b.safetensors", "lumina2", "ae.safetensors")
+    return erase_compare_dit(
+        g, (u, 0), (c, 0), (v, 0), [u, c, v], "zimage",
+        dict(steps=8, cfg=1.0, sampler_name="euler", scheduler="simple", denoise=1.0), STARRY, None,
+        dict(parameters="xattn", gradient_checkpointing=True, sample_size=512),
+        "**Erase an artist's style from Z-Image Turbo.**\n\nOne single-stream transformer: "
+        "text and image tokens share every weight of its joint layers, so `xattn` trains their "
+        "attention (the README's preset table says what each preset means here). The concept's "
+        "rows are found inside Qwen3's chat template. Turbo is distilled to 8 steps at cfg 1: "
+        "Unlearn trains on four concept images the KSampler below draws with those settings.",
+        concept_images=True)
+
+
+def erase_qwen_image_compare(oi) -> dict:
+    g = Graph(oi)
+    u, c, v = single_file_loaders(g, "qwen_image_fp8_e4m3fn.safetensors", "default",
+                                  "qwen_2.5_vl_7b_fp8_scaled.safetensors", "qwen_image",
+                                  "qwen_image_vae.safetensors")
+    return erase_compare_dit(
+        g, (u, 0), (c, 0), (v, 0), [u, c, v], "qwen_image",
+        dict(steps=20, cfg=2.5, sampler_name="euler", scheduler="simple", denoise=1.0), STARRY, None,
+        dict(parameters="xattn-kv", gradient_checkpointing=True, sample_size=512, sample_steps=20),
+        "**Erase an artist's style from Qwen-Image.**\n\nAn MMDiT whose text comes from "
+        "Qwen2.5-VL: the concept's rows are counted after the system prompt the encoder drops. "
+        "`xattn-kv` trains the text's key and value projections (`add_k_proj`, `add_v_proj`) of "
+        "every block, what the image reads from the text. The 20B transformer in fp8 is 20 GB "
+        "before activations: see the README's memory table.")
+
+
+def erase_flux2_compare(oi) -> dict:
+    g = Graph(oi)
+    u, c, v = single_file_loaders(g, "flux-2-klein-4b.safetensors", "default",
+                                  "qwen_3_4b.safetensors", "flux2", "flux2-vae.safetensors")
+    return erase_compare_dit(
+        g, (u, 0), (c, 0), (v, 0), [u, c, v], "flux2",
+        dict(steps=4, cfg=1.0, sampler_name="euler", scheduler="simple", denoise=1.0), STARRY, None,
+        dict(parameters="xattn-kv", gradient_checkpointing=True, sample_size=512),
+        "**Erase an artist's style from Flux.2 [klein] 4B.**\n\nFlux.2's blocks read three "
+        "stacked layers of Qwen3 (every prompt padded to 512 tokens); `xattn-kv` trains the text "
+        "stream's q/k/v of the dual-stream blocks. Klein is distilled to 4 steps at cfg 1: "
+        "Unlearn trains on four concept images the KSampler below draws with those settings. "
+        "For Flux.2 dev load its transformer and the Mistral-3 text encoder (CLIPLoader type "
+        "flux2) instead.",
+        latent_kind="EmptyFlux2LatentImage", concept_images=True)
+
+
 WORKFLOWS = {
     "erase_artist_style_compare": erase_artist_style_compare,
     "erase_nudity_save_checkpoint": erase_nudity_save_checkpoint,
@@ -345,6 +445,10 @@ WORKFLOWS = {
     "inspect_sensitivity_then_unlearn": inspect_sensitivity_then_unlearn,
     "erase_attack_measure": erase_attack_measure,
     "erase_flux_compare": erase_flux_compare,
+    "erase_chroma_compare": erase_chroma_compare,
+    "erase_zimage_compare": erase_zimage_compare,
+    "erase_qwen_image_compare": erase_qwen_image_compare,
+    "erase_flux2_compare": erase_flux2_compare,
     "erase_sd3_compare": erase_sd3_compare,
     "erase_three_concepts_closed_form": erase_three_concepts_closed_form,
 }

@@ -71,13 +71,17 @@ def tiny_clip(seed: int = 1, model_config: dict | None = None):
 
 @torch.inference_mode()
 def tiny_vae(seed: int = 2, latent_channels: int = 4):
-    """A TAESD VAE with `latent_channels` (4: SD1.x/SD2/SDXL; 16: Flux/SD3), seeded."""
+    """A TAESD VAE with `latent_channels` (4: SD1.x/SD2/SDXL; 16: Flux/SD3; 128: Flux.2, whose
+    channel count ComfyUI reads from the file's metadata), seeded."""
     import comfy.sd
     import comfy.taesd.taesd
 
     taesd = comfy.taesd.taesd.TAESD(latent_channels=latent_channels)
     init_weights(taesd, seed)
-    return comfy.sd.VAE(sd={k: v.clone() for k, v in taesd.state_dict().items()})
+    sd = {k: v.clone() for k, v in taesd.state_dict().items()}
+    if latent_channels == 128:
+        return comfy.sd.VAE(sd=sd, metadata={"tae_latent_channels": latent_channels})
+    return comfy.sd.VAE(sd=sd)
 
 
 # --- SDXL and SD2.x layouts ---------------------------------------------------------------

@@ -8,6 +8,7 @@ CLIP-L (type sd3, which SD3 runs on), and Flux's DualCLIPLoader a test node of
 `comfy_support/tiny_nodes` (a small Flux text encoder built from ComfyUI's own classes). Flux's
 transformer and VAE load from thin files through UNETLoader and VAELoader where ComfyUI detects
 a thin Flux (0.12.1); on 0.3.75, which fixes Flux at 3072 channels, test nodes build them too.
+Chroma, Z-Image, Qwen-Image and Flux.2 get test nodes for all three loaders (`FAMILY_NODES`).
 Every node after the loaders runs as the workflow has it."""
 from __future__ import annotations
 
@@ -37,11 +38,23 @@ NO_FLUX_FILE_SWAPS = {"UNETLoader": ("AdvAnchorTestTinyFlux", {}),
                       "VAELoader": ("AdvAnchorTestTinyVAE16", {})}
 THIN_FILES = {"UNETLoader": {"unet_name": FLUX_FILE, "weight_dtype": "default"},
               "VAELoader": {"vae_name": SD3_FILES["vae"]}}
+# the newer families (no thin file ComfyUI detects), by the transformer file a workflow loads:
+# test nodes for its UNETLoader, CLIPLoader and VAELoader
+FAMILY_NODES = {
+    "Chroma1-HD.safetensors": ("AdvAnchorTestTinyChroma", "AdvAnchorTestTinyChromaClip", "AdvAnchorTestTinyVAE16"),
+    "z_image_turbo_bf16.safetensors": ("AdvAnchorTestTinyZImage", "AdvAnchorTestTinyZImageClip",
+                                       "AdvAnchorTestTinyVAE16"),
+    "qwen_image_fp8_e4m3fn.safetensors": ("AdvAnchorTestTinyQwenImage", "AdvAnchorTestTinyQwenImageClip",
+                                          "AdvAnchorTestTinyVAE16"),
+    "flux-2-klein-4b.safetensors": ("AdvAnchorTestTinyFlux2", "AdvAnchorTestTinyFlux2Clip",
+                                    "AdvAnchorTestTinyVAE128"),
+}
 
 # Test sizes: each entry must name an existing widget (a renamed input fails here, loudly).
 SHRINK = {
     "EmptyLatentImage": {"width": 64, "height": 64},
     "EmptySD3LatentImage": {"width": 64, "height": 64},
+    "EmptyFlux2LatentImage": {"width": 64, "height": 64},
     "KSampler": {"steps": 2},
     "AdvAnchorUnlearn": {"iterations": 2, "lr": 1e-3, "sample_size": 64, "sample_count": 1,
                          "sample_steps": 2, "anchor_steps": 2},
@@ -82,11 +95,15 @@ def shrink(workflow: dict, object_info: dict, lora: str | None = None) -> dict:
     """A copy of a UI workflow on thin models with test sizes (and a given LoRA file)."""
     wf = copy.deepcopy(workflow)
     swaps = SWAPS | ({} if flux_file_loads(object_info) else NO_FLUX_FILE_SWAPS)
+    unet = next((n["widgets_values"][0] for n in wf["nodes"] if n["type"] == "UNETLoader"), None)
+    if unet in FAMILY_NODES:
+        model, clip, vae = FAMILY_NODES[unet]
+        swaps = swaps | {"UNETLoader": (model, {}), "CLIPLoader": (clip, {}), "VAELoader": (vae, {})}
     for node in wf["nodes"]:
         if node["type"] in swaps:
             kind, values = swaps[node["type"]]
             swap(node, kind, values, object_info[kind])
-        changes = dict(SHRINK.get(node["type"], {})) | THIN_FILES.get(node["type"], {})
+        changes = dict(SHRINK.get(node["type"], {})) | ({} if unet in FAMILY_NODES else THIN_FILES.get(node["type"], {}))
         if node["type"] == "CheckpointLoaderSimple":
             changes["ckpt_name"] = thin_checkpoint(node["widgets_values"][0])
         if node["type"] in ("LoraLoader", "LoraLoaderModelOnly") and lora:

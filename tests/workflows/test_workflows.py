@@ -16,7 +16,8 @@ from scripts.ui_format import ui_to_api
 SAVING_NODES = {"SaveImage", "AdvAnchorSaveErasedCheckpoint", "AdvAnchorSaveErasure"}
 EXPECTED = {"apply_erasure_lora", "erase_artist_style_compare", "erase_nudity_save_checkpoint",
             "erase_two_concepts_save", "inspect_sensitivity_then_unlearn", "erase_attack_measure",
-            "erase_flux_compare", "erase_sd3_compare", "erase_three_concepts_closed_form"}
+            "erase_flux_compare", "erase_sd3_compare", "erase_three_concepts_closed_form",
+            "erase_chroma_compare", "erase_zimage_compare", "erase_qwen_image_compare", "erase_flux2_compare"}
 
 
 def written(server, entry: dict, node_id: str) -> list[Path]:
@@ -97,7 +98,9 @@ def test_defaults_are_for_a_real_sd15_checkpoint():
 
 @pytest.mark.parametrize("name", ["erase_artist_style_compare", "apply_erasure_lora",
                                   "erase_flux_compare", "erase_sd3_compare",
-                                  "erase_three_concepts_closed_form"])
+                                  "erase_three_concepts_closed_form", "erase_chroma_compare",
+                                  "erase_zimage_compare", "erase_qwen_image_compare",
+                                  "erase_flux2_compare"])
 def test_before_and_after_differ_side_by_side(runs, server, name):
     _, entry, prompt = runs.get(name)
     stitch = next(v for v in prompt.values() if v["class_type"] == "ImageStitch")
@@ -105,10 +108,19 @@ def test_before_and_after_differ_side_by_side(runs, server, name):
     path = written(server, entry, save)[0]
     left, right = halves(path, stitch["inputs"]["spacing_width"])
     assert left.shape == right.shape == (64, 64, 3)
-    # both samplers share one seed: the only difference is the erasure
-    seeds = {json.dumps(v["inputs"]["seed"]) for v in prompt.values() if v["class_type"] == "KSampler"}
-    assert len(seeds) == 1
+    # A and B share one seed (a linked primitive): the only difference is the erasure
+    seeds = [json.dumps(v["inputs"]["seed"]) for v in prompt.values()
+             if v["class_type"] == "KSampler" and isinstance(v["inputs"]["seed"], list)]
+    assert len(seeds) == 2 and len(set(seeds)) == 1
     assert np.abs(left - right).mean() > 0.5
+
+
+@pytest.mark.parametrize("name", ["erase_zimage_compare", "erase_flux2_compare"])
+def test_distilled_models_train_on_concept_images_their_own_sampler_draws(runs, server, name):
+    _, _, prompt = runs.get(name)
+    unlearn = next(v for v in prompt.values() if v["class_type"] == "AdvAnchorUnlearn")
+    source = prompt[unlearn["inputs"]["latent"][0]]
+    assert source["class_type"] == "KSampler" and source["inputs"]["cfg"] == 1.0
 
 
 def checkpoint_erasures(path: Path) -> list[dict]:

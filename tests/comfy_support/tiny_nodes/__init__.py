@@ -1,10 +1,11 @@
-"""Test-only ComfyUI nodes: a tiny Flux.1 dev, its text encoder and a 16-channel VAE, seeded.
+"""Test-only ComfyUI nodes: tiny Flux.1 dev, Chroma, Z-Image, Qwen-Image and Flux.2 Klein
+models, their text encoders and TAESD VAEs (16 and 128 latent channels), seeded.
 
-Why: ComfyUI builds Flux's T5-XXL from a fixed config (4.7B parameters), so no thin file loads
-through DualCLIPLoader; ComfyUI 0.3.75 also fixes Flux's transformer at 24 heads of 128
-channels (0.12.1 loads a thin one, `checkpoint_dit.py`). The workflow tests put these nodes
-where the Flux workflow's loaders cannot take a thin file and run everything after them as a
-user would. Linked into the test server's custom_nodes only.
+Why: ComfyUI builds T5-XXL and the LLM encoders from fixed configs (billions of parameters),
+so no thin file loads through DualCLIPLoader or CLIPLoader; its detection also fixes these
+transformers' full-size widths (0.12.1 loads a thin Flux.1, `checkpoint_dit.py`). The workflow
+tests put these nodes where a workflow's loaders cannot take a thin file and run everything
+after them as a user would. Linked into the test server's custom_nodes only.
 """
 import importlib
 import importlib.util
@@ -15,15 +16,15 @@ SUPPORT = Path(__file__).resolve().parents[1]
 PACKAGE = "advanchor_test_support"
 
 
-def tiny_dit():
-    """`tests/comfy_support/tiny_dit.py`, imported from its package's location: the server runs
-    in ComfyUI's tree, whose own `tests` package shadows this repository's."""
+def support(name: str = "tiny_dit"):
+    """A module of `tests/comfy_support/`, imported from its package's location: the server
+    runs in ComfyUI's tree, whose own `tests` package shadows this repository's."""
     if PACKAGE not in sys.modules:
         spec = importlib.util.spec_from_file_location(PACKAGE, SUPPORT / "__init__.py",
                                                       submodule_search_locations=[str(SUPPORT)])
         sys.modules[PACKAGE] = module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-    return importlib.import_module(f"{PACKAGE}.tiny_dit")
+    return importlib.import_module(f"{PACKAGE}.{name}")
 
 
 class _Tiny:
@@ -35,27 +36,30 @@ class _Tiny:
         return {"required": {}}
 
 
-class TinyFluxModel(_Tiny):
-    RETURN_TYPES = ("MODEL",)
-
-    def load(self):
-        return (tiny_dit().tiny_flux(),)
-
-
-class TinyFluxClip(_Tiny):
-    RETURN_TYPES = ("CLIP",)
-
-    def load(self):
-        return (tiny_dit().tiny_flux_clip(),)
+def _loader(kind: str, module: str, builder: str):
+    """A node class returning `module.builder()` as a `kind` (MODEL, CLIP or VAE)."""
+    return type(builder, (_Tiny,), {"RETURN_TYPES": (kind,),
+                                    "load": lambda self: (getattr(support(module), builder)(),)})
 
 
-class TinyVAE16(_Tiny):
+class TinyVAE128(_Tiny):
     RETURN_TYPES = ("VAE",)
 
     def load(self):
-        return (tiny_dit().tiny_vae16(),)
+        return (support("tiny").tiny_vae(5, latent_channels=128),)
 
 
-NODE_CLASS_MAPPINGS = {"AdvAnchorTestTinyFlux": TinyFluxModel,
-                       "AdvAnchorTestTinyFluxClip": TinyFluxClip,
-                       "AdvAnchorTestTinyVAE16": TinyVAE16}
+NODE_CLASS_MAPPINGS = {
+    "AdvAnchorTestTinyFlux": _loader("MODEL", "tiny_dit", "tiny_flux"),
+    "AdvAnchorTestTinyFluxClip": _loader("CLIP", "tiny_dit", "tiny_flux_clip"),
+    "AdvAnchorTestTinyVAE16": _loader("VAE", "tiny_dit", "tiny_vae16"),
+    "AdvAnchorTestTinyVAE128": TinyVAE128,
+    "AdvAnchorTestTinyChroma": _loader("MODEL", "tiny_dit", "tiny_chroma"),
+    "AdvAnchorTestTinyChromaClip": _loader("CLIP", "tiny_dit", "tiny_chroma_clip"),
+    "AdvAnchorTestTinyZImage": _loader("MODEL", "tiny_llm", "tiny_zimage"),
+    "AdvAnchorTestTinyZImageClip": _loader("CLIP", "tiny_llm", "tiny_zimage_clip"),
+    "AdvAnchorTestTinyQwenImage": _loader("MODEL", "tiny_llm", "tiny_qwen_image"),
+    "AdvAnchorTestTinyQwenImageClip": _loader("CLIP", "tiny_llm", "tiny_qwen_image_clip"),
+    "AdvAnchorTestTinyFlux2": _loader("MODEL", "tiny_llm", "tiny_flux2"),
+    "AdvAnchorTestTinyFlux2Clip": _loader("CLIP", "tiny_llm", "tiny_flux2_clip"),
+}
