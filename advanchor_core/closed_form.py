@@ -167,8 +167,9 @@ def text_weights(den: Denoiser) -> dict[str, Tensor]:
     if not names or not all(UNET_TEXT_NAME.search(n) for n in names):
         raise AdvAnchorError(
             "closed-form erasure edits the cross-attention keys and values of a UNet (SD1.x, "
-            "SD2.x, SDXL). In Flux and SD3 the text passes through joint blocks that mix it with "
-            "the image before its keys and values, so no single linear map of the text can be "
+            "SD2.x, SDXL). In the transformers (Flux, SD3, Chroma, Z-Image, Qwen-Image, Flux.2) "
+            "the text passes through blocks that mix it with the image (or modulate it by the "
+            "timestep) before its keys and values, so no single linear map of the text can be "
             "solved for: use Unlearn on those models")
     return {n: weights[n] for n in names}
 

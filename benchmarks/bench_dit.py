@@ -1,18 +1,19 @@
-"""One unlearning update of a Flux-sized and an SD3-sized transformer on a CUDA card.
+"""One unlearning update of each full-size transformer family on a CUDA card.
 
-    python -m benchmarks.bench_dit            # CUDA: Flux.1 dev (12B) and SD3 medium (2B)
+    python -m benchmarks.bench_dit            # CUDA: Flux.1 dev, SD3 medium, Chroma, Z-Image,
+                                              #       Qwen-Image, Flux.2 dev and Flux.2 Klein 4B
     python -m benchmarks.bench_dit --reduced  # CPU: the tests' tiny layouts, checks the script only
     python -m benchmarks.bench_dit --count    # CPU: what each preset trains, and its fixed memory
 
 Why: Flux's transformer is 12B parameters — 24 GB in bf16, 12 GB in fp8 — so whether an erasure
 fits a 24 GB card is decided by the storage dtype, gradient checkpointing and autocast, and has
 to be measured at full size. Weights are random (ComfyUI's own model classes at the published
-widths, seeded on the device; no download), stored fp8_e4m3fn (Flux) or bf16 (SD3) and computed
-in bf16 through ComfyUI's manual cast, as Load Diffusion Model's weight_dtype menu loads them.
-One update is the loop's θ step through the product's bridge: ε over [concept, superclass]
-(batch 2, one 1024 px latent, 256 / 154 text rows) with δ (float32) on the `xattn` preset, MSE
-to stand-in targets, the backward pass, one Adam step; gradient checkpointing and bf16 autocast
-on. Seconds per update (after one warm-up update) and `torch.cuda.max_memory_allocated` are
+widths — the layouts ComfyUI's detection gives the published files — seeded on the device; no
+download), stored fp8_e4m3fn (the 9B and larger) or bf16 and computed in bf16 through ComfyUI's
+manual cast, as Load Diffusion Model's weight_dtype menu loads them. One update is the loop's
+θ step through the product's bridge: ε over [concept, superclass] (batch 2, one 1024 px latent,
+`TEXT_ROWS` text rows) with δ (float32) on the `xattn` preset, MSE to stand-in targets, the
+backward pass, one Adam step; gradient checkpointing and bf16 autocast on. Seconds per update (after one warm-up update) and `torch.cuda.max_memory_allocated` are
 printed; a case that runs out of memory prints so. No figures are recorded in RESULTS until a
 GPU has run it.
 
@@ -37,8 +38,35 @@ SD3_MEDIUM = dict(in_channels=16, out_channels=16, pos_embed_scaling_factor=None
                   depth=24, adm_in_channels=2048, num_patches=36864, pos_embed_max_size=192,
                   context_embedder_config={"target": "torch.nn.Linear",
                                            "params": {"in_features": 4096, "out_features": 1536}})
-TEXT_ROWS = {"flux": 256, "sd3": 154}
-STORED = {"flux": torch.float8_e4m3fn, "sd3": torch.bfloat16}
+FLUX2 = dict(image_model="flux2", in_channels=128, out_channels=128, vec_in_dim=None, mlp_ratio=3.0,
+             axes_dim=[32, 32, 32, 32], theta=2000, patch_size=1, qkv_bias=False, txt_ids_dims=[3],
+             global_modulation=True, mlp_silu_act=True, ops_bias=False, default_ref_method="index",
+             ref_index_scale=10.0)
+# the newer families' layouts, as ComfyUI's detection reads them from the published files
+LAYOUTS = {
+    "chroma": ("Chroma", dict(image_model="chroma", in_channels=64, out_channels=64, context_in_dim=4096,
+                              hidden_size=3072, mlp_ratio=4.0, num_heads=24, depth=19, depth_single_blocks=38,
+                              axes_dim=[16, 56, 56], theta=10000, patch_size=2, qkv_bias=True, in_dim=64,
+                              out_dim=3072, hidden_dim=5120, n_layers=5, txt_ids_dims=[], vec_in_dim=None)),
+    "zimage": ("ZImage", dict(image_model="lumina2", patch_size=2, in_channels=16, dim=3840, cap_feat_dim=2560,
+                              n_layers=30, n_refiner_layers=2, n_heads=30, n_kv_heads=30,
+                              axes_dims=[32, 48, 48], axes_lens=[1536, 512, 512], rope_theta=256.0,
+                              ffn_dim_multiplier=8.0 / 3.0, qk_norm=True, z_image_modulation=True,
+                              time_scale=1000.0, pad_tokens_multiple=32)),
+    "qwen-image": ("QwenImage", dict(image_model="qwen_image", in_channels=64, num_layers=60)),
+    "flux2": ("Flux2", dict(FLUX2, context_in_dim=15360, hidden_size=6144, num_heads=48, depth=8,
+                            depth_single_blocks=48, guidance_embed=True)),
+    "flux2-klein": ("Flux2", dict(FLUX2, context_in_dim=7680, hidden_size=3072, num_heads=24, depth=5,
+                                  depth_single_blocks=20, guidance_embed=False)),
+}
+FAMILIES = ("flux", "sd3", *LAYOUTS)
+# text rows of one prompt: Flux's T5 window, SD3's CLIP + T5 windows, Flux.2's 512; the
+# unpadded families at a 40-word prompt
+TEXT_ROWS = {"flux": 256, "sd3": 154, "chroma": 64, "zimage": 72, "qwen-image": 64, "flux2": 512,
+             "flux2-klein": 512}
+STORED = {"flux": torch.float8_e4m3fn, "sd3": torch.bfloat16, "chroma": torch.float8_e4m3fn,
+          "zimage": torch.bfloat16, "qwen-image": torch.float8_e4m3fn, "flux2": torch.float8_e4m3fn,
+          "flux2-klein": torch.bfloat16}
 
 
 def bootstrap(gpu: bool) -> None:
@@ -55,8 +83,14 @@ def config(family: str, reduced: bool):
 
     import comfy.ldm.flux.model
     import comfy.supported_models as sm
-    from tests.comfy_support import tiny_dit
+    from tests.comfy_support import tiny_dit, tiny_llm
 
+    if family in LAYOUTS:
+        tiny = {"chroma": tiny_dit.CHROMA_SMALL, "zimage": tiny_llm.ZIMAGE_SMALL,
+                "qwen-image": tiny_llm.QWEN_IMAGE_SMALL, "flux2": tiny_llm.FLUX2_SMALL,
+                "flux2-klein": tiny_llm.FLUX2_SMALL}[family]
+        name, layout = LAYOUTS[family]
+        return getattr(sm, name)(dict(tiny if reduced else layout))
     if reduced:
         return tiny_dit.flux_config() if family == "flux" else tiny_dit.sd3_config()
     if family == "sd3":
@@ -102,16 +136,23 @@ def update(den, opt, delta, x_t, t, conds, targets) -> float:
 
 def run(family: str, reduced: bool) -> str:
     from advanchor_pack.advanchor_core.presets import select_parameters
+    from advanchor_pack.nodes.bridge import ragged
     from advanchor_pack.nodes.bridge.denoiser import ComfyDenoiser
+    from advanchor_pack.nodes.bridge.latents import latent_shape
 
-    den = ComfyDenoiser(build(family, reduced), checkpointing=True).prepare()
+    patcher = build(family, reduced)
+    den = ComfyDenoiser(patcher, checkpointing=True).prepare()
     names = select_parameters(den.named_weights(), "xattn")
-    device, latent = den.device, 16 if reduced else 128
+    device, shape = den.device, latent_shape(patcher, 128 if reduced else 1024)
     g = torch.Generator().manual_seed(1)
     rows = 4 if reduced else TEXT_ROWS[family]
-    conds = torch.randn((2, rows + 1, den.family.context_dim), generator=g)
-    x_t = torch.randn((1, 16, latent, latent), generator=g).repeat(2, 1, 1, 1)
-    targets = torch.randn((2, 16, latent, latent), generator=g).to(device)
+    if den.family.ragged:   # each prompt at its own length, as the text encoder stores it
+        conds = torch.cat([ragged.pad(torch.randn((1, rows - i, den.family.context_dim), generator=g), "")
+                           for i in range(2)])
+    else:
+        conds = torch.randn((2, rows + 1, den.family.context_dim), generator=g)
+    x_t = torch.randn((1, *shape), generator=g).repeat(2, 1, 1, 1)
+    targets = torch.randn((2, *shape), generator=g).to(device)
     t = torch.full((2,), den.schedule.num_timesteps // 2)
     with torch.inference_mode(False):
         delta = {n: torch.zeros_like(den.named_weights()[n], dtype=torch.float32, requires_grad=True)
@@ -163,10 +204,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reduced", action="store_true", help="tiny layouts: check the script")
     parser.add_argument("--count", action="store_true", help="trained parameters per preset, on the CPU")
-    parser.add_argument("--family", choices=("flux", "sd3"), action="append")
+    parser.add_argument("--family", choices=FAMILIES, action="append")
     args = parser.parse_args()
     bootstrap(gpu=not (args.reduced or args.count))
-    for family in args.family or ("flux", "sd3"):
+    for family in args.family or FAMILIES:
         print("\n".join(count(family)) if args.count else run(family, args.reduced), flush=True)
 
 

@@ -26,7 +26,8 @@ class EraseClosedFormNode(io.ComfyNode):
                         "cross-attention keys and values (UCE), so the concepts' words are read "
                         "as their targets: seconds, no training, no sampling. The input MODEL is "
                         "not changed: the output is a clone carrying the erasure as patches. "
-                        "SD1.x, SD2.x and SDXL; Flux and SD3 are refused (use Unlearn).",
+                        "SD1.x, SD2.x and SDXL; the transformers (Flux, SD3, Chroma, Z-Image, "
+                        "Qwen-Image, Flux.2) are refused (use Unlearn).",
             inputs=[
                 io.Model.Input("model", tooltip="The model to erase from (not modified)."),
                 io.Clip.Input("clip", tooltip="The text encoder that belongs to the model."),

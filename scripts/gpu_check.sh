@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check: on one CUDA GPU, without network, within about 8 minutes.
+# The GPU check: on one CUDA GPU, without network, within about 10 minutes.
 #   bash scripts/gpu_check.sh            # writes output/gpu_check/report.md and prints it
 #   bash scripts/gpu_check.sh --dry-run  # the same steps on the CPU with thin models (no result)
 # Needs, beyond this repository:
@@ -14,7 +14,9 @@
 #      Load Checkpoint → Concept → Unlearn (defaults) → KSampler, Save Erasure (LoRA) →
 #      LoraLoader → KSampler; per graph: success or ComfyUI's error, Unlearn's seconds, peak VRAM;
 #   2. python -m benchmarks.bench_memory --gpu — one update's seconds and peak VRAM, SD1.5 and SDXL;
-#   3. python -m benchmarks.bench_dit — the same for Flux.1 dev (fp8) and SD3 medium.
+#   3. python -m benchmarks.bench_dit — one full-size update of each transformer family: Flux.1 dev,
+#      SD3 medium, Chroma, Z-Image, Qwen-Image, Flux.2 dev and Flux.2 Klein 4B (a card of 80 GB
+#      or more: Qwen-Image and Flux.2 dev train xattn in fp8 at 66-87 GiB before activations).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -41,5 +43,5 @@ part() {  # part SECONDS TITLE COMMAND...: run, keep its output, say how it ende
 }
 part "${GPU_CHECK_GRAPHS_S:-270}" "the user's graphs" "$PY" -m benchmarks.gpu_graphs $DRY --work "$OUT/graphs"
 part "${GPU_CHECK_MEMORY_S:-120}" "bench_memory --gpu" "$PY" -m benchmarks.bench_memory --gpu $REDUCED
-part "${GPU_CHECK_DIT_S:-90}" "bench_dit" "$PY" -m benchmarks.bench_dit $REDUCED
+part "${GPU_CHECK_DIT_S:-200}" "bench_dit" "$PY" -m benchmarks.bench_dit $REDUCED
 echo; cat "$REPORT"

@@ -109,7 +109,7 @@ class FluxLike:
 
 
 @pytest.mark.parametrize("call,message", [
-    (lambda e, d: erase_in_closed_form(e, FluxLike(), TARGETS), "Flux and SD3"),
+    (lambda e, d: erase_in_closed_form(e, FluxLike(), TARGETS), "Flux, SD3"),
     (lambda e, d: erase_in_closed_form(e, d, []), "no concept to erase"),
     (lambda e, d: erase_in_closed_form(e, d, [Target("  ")]), "concept to erase is empty"),
     (lambda e, d: ClosedFormConfig(variant="rome"), "variant 'rome' is unknown"),

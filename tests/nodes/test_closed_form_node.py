@@ -64,9 +64,10 @@ def test_bad_input_says_what_to_change(n, tiny, errors, inputs, message):
         run_node(n["closed"], model=tiny["model"], clip=tiny["clip"], **inputs)
 
 
-def test_flux_is_refused_with_the_reason(n, dit, errors):
-    with pytest.raises(errors.AdvAnchorError, match="Flux and SD3"):
-        run_node(n["closed"], model=dit["flux-dev"]["model"], clip=dit["flux-dev"]["clip"], concepts="Van Gogh")
+@pytest.mark.parametrize("fam", ["flux-dev", "zimage", "qwen-image"])
+def test_transformers_are_refused_with_the_reason(n, dit, errors, fam):
+    with pytest.raises(errors.AdvAnchorError, match="mix it with the image .*use Unlearn"):
+        run_node(n["closed"], model=dit[fam]["model"], clip=dit[fam]["clip"], concepts="Van Gogh")
 
 
 def test_cancel_stops_between_weights_and_returns_nothing(n, tiny, cancel_after_first_report):
