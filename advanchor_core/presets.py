@@ -72,7 +72,8 @@ PATTERNS: dict[str, dict[str, str]] = {
         "xattn": r"^transformer_blocks\.\d+\.attn\.",
         "xattn-kv": r"^transformer_blocks\.\d+\.attn\.add_[kv]_proj\.",
         "text-stream": r"^(txt_in\.|txt_norm\.|transformer_blocks\.\d+\.(txt_|attn\.(add_|to_add_out|norm_added_)))",
-        "image-stream": r"^(img_in\.|norm_out\.|proj_out\.|transformer_blocks\.\d+\.(img_|attn\.(to_[qkv]\.|to_out\.|norm_[qk]\.)))",
+        "image-stream": (r"^(img_in\.|norm_out\.|proj_out\.|"
+                         r"transformer_blocks\.\d+\.(img_|attn\.(to_[qkv]\.|to_out\.|norm_[qk]\.)))"),
     },
     "lumina": {
         "xattn": r"^layers\.\d+\.attention\.",

@@ -13,11 +13,11 @@ download), stored fp8_e4m3fn (the 9B and larger) or bf16 and computed in bf16 th
 manual cast, as Load Diffusion Model's weight_dtype menu loads them. One update is the loop's
 θ step through the product's bridge: ε over [concept, superclass] (batch 2, one 1024 px latent,
 `TEXT_ROWS` text rows) with δ (float32) on the `xattn` preset, MSE to stand-in targets, the
-backward pass, one Adam step; gradient checkpointing and bf16 autocast on. Seconds per update (after one warm-up update) and `torch.cuda.max_memory_allocated` are
-printed; a case that runs out of memory prints so. No figures are recorded in RESULTS until a
-GPU has run it.
+backward pass, one Adam step; gradient checkpointing and bf16 autocast on. Seconds per update
+(after one warm-up update) and `torch.cuda.max_memory_allocated` are printed; a case that runs
+out of memory prints so. No figures are recorded in RESULTS until a GPU has run it.
 
-`--count` builds both at full size on PyTorch's meta device (no memory) and prints, per preset,
+`--count` builds each at full size on PyTorch's meta device (no memory) and prints, per preset,
 the trained parameters and the memory that does not depend on the image size: the weights as
 stored, plus 16 bytes per trained parameter (δ, its gradient and Adam's two moments, float32).
 Activations come on top.

@@ -15,11 +15,16 @@ from __future__ import annotations
 from ...advanchor_core.text import check_phrase_in
 
 
+def _decode(tokenizer, ids: list[int]) -> str:
+    """The text of `ids`, special tokens included (HF tokenizers and ComfyUI's own BPE one)."""
+    return tokenizer.decode(ids, skip_special_tokens=False)
+
+
 def _spans(tokenizer, ids: list[int], stop: int) -> list[tuple[int, int]]:
     """(start, end) characters of each token in the decoded text, until `stop` is passed."""
     spans, end = [], 0
     for i in range(len(ids)):
-        text = tokenizer.decode(ids[:i + 1], skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        text = _decode(tokenizer, ids[:i + 1])
         spans.append((end, len(text)))
         end = len(text)
         if end >= stop:
@@ -30,7 +35,7 @@ def _spans(tokenizer, ids: list[int], stop: int) -> list[tuple[int, int]]:
 def phrase_rows(tokenizer, ids: list[int], rows: int, prompt: str, phrase: str) -> list[int]:
     """Rows (of `rows`, the encoder's output for `ids`) holding `phrase`'s first occurrence in
     `prompt`."""
-    full = tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    full = _decode(tokenizer, ids)
     start, at = full.rfind(prompt), prompt.find(phrase) if phrase else -1
     if start < 0 or at < 0:
         return check_phrase_in(prompt, phrase, [])
@@ -41,6 +46,5 @@ def phrase_rows(tokenizer, ids: list[int], rows: int, prompt: str, phrase: str) 
 
 
 def row_labels(tokenizer, ids: list[int], rows: int) -> list[str]:
-    """One label per output row: its token as text (the byte-level space marker removed)."""
-    tokens = tokenizer.convert_ids_to_tokens(ids[len(ids) - rows:])
-    return [str(t).replace("\u0120", " ").replace("\u010a", "\\n").strip() or "␣" for t in tokens]
+    """One label per output row: its token as text."""
+    return [_decode(tokenizer, [i]).replace("\n", "\\n").strip() or "␣" for i in ids[len(ids) - rows:]]

@@ -35,6 +35,15 @@ def comfyui_version() -> str:
     return text.split("__version__", 1)[1].split('"')[1]
 
 
+NEWER_FAMILIES_FROM = (0, 33)  # Chroma, Z-Image, Qwen-Image, Flux.2 are tested from ComfyUI 0.33.0
+
+
+def tests_newer_families() -> bool:
+    """Whether this ComfyUI is one the newer families are tested on (older ones lack Flux.2
+    Klein's encoder and take other tiny layouts)."""
+    return tuple(int(v) for v in comfyui_version().split(".")[:2]) >= NEWER_FAMILIES_FROM
+
+
 def entry_name(script: str, args: tuple[str, ...]) -> tuple[str, str]:
     """(what the entry is, a hash of the sources that make it): an entry whose sources changed
     replaces the one made before."""

@@ -100,3 +100,45 @@ def tiny_flux2_clip(seed: int = 81):
     clip = comfy.sd.CLIP(target, model_options=options)
     init_weights(clip.cond_stage_model, seed)
     return clip
+
+
+FLUX2_DEV_SMALL = dict(FLUX2_SMALL, guidance_embed=True, context_in_dim=3 * LLM_HIDDEN)
+# Flux.2 dev's Mistral-3 stacks the inputs of layers 10, 20 and 30: 31 layers at least
+MISTRAL_SMALL = dict(QWEN_SMALL, num_hidden_layers=31)
+CONTROL = {1: "<s>", 2: "</s>", 3: "[INST]", 4: "[/INST]", 11: "<pad>", 17: "[SYSTEM_PROMPT]",
+           18: "[/SYSTEM_PROMPT]"}
+
+
+def byte_tekken(specials: int = 1000) -> torch.Tensor:
+    """A Mistral "tekken" tokenizer file as ComfyUI reads it from Flux.2 dev's text-encoder
+    file: control tokens, then one token per byte and no merges (the real vocabulary ships
+    only inside that file). Prompts tokenize to their bytes."""
+    import base64
+    import json
+
+    blob = {"config": {"pattern": "", "num_vocab_tokens": 256, "default_vocab_size": specials + 256,
+                       "default_num_special_tokens": specials, "version": "v7"},
+            "vocab": [{"rank": b, "token_bytes": base64.b64encode(bytes([b])).decode(), "token_str": None}
+                      for b in range(256)],
+            "special_tokens": [{"rank": i, "token_str": CONTROL.get(i, f"<SPECIAL_{i}>"), "is_control": True}
+                               for i in range(specials)]}
+    return torch.frombuffer(bytearray(json.dumps(blob).encode()), dtype=torch.uint8)
+
+
+def tiny_flux2_dev(seed: int = 82, storage: torch.dtype = torch.float32):
+    return _model("Flux2", FLUX2_DEV_SMALL, seed, storage)
+
+
+@torch.inference_mode()
+def tiny_flux2_dev_clip(seed: int = 83):
+    """Flux.2 dev's Mistral-3: three stacked layers, each prompt at its own length (ComfyUI's
+    model pads it to 512 rows), with a byte-level stand-in for its tokenizer file."""
+    import comfy.sd
+    import comfy.supported_models_base
+    import comfy.text_encoders.flux as flux
+
+    target = comfy.supported_models_base.ClipTarget(flux.Flux2Tokenizer, flux.flux2_te())
+    options = {"mistral3_24b_model_config": dict(MISTRAL_SMALL), "dtype": torch.float32}
+    clip = comfy.sd.CLIP(target, model_options=options, tokenizer_data={"tekken_model": byte_tekken()})
+    init_weights(clip.cond_stage_model, seed)
+    return clip

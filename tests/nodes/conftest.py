@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests.comfy_support import runtime
-from tests.comfy_support.generated import comfyui_version
+from tests.comfy_support.generated import comfyui_version, tests_newer_families
 
 # Tiny models: one thread is fastest, and on a shared machine extra threads thrash.
 torch.set_num_threads(int(os.environ.get("ADVANCHOR_TEST_THREADS", "1")))
@@ -111,17 +111,15 @@ class Families(dict):
     for it."""
 
     def __missing__(self, family: str):
-        pytest.skip(f"{family}: this ComfyUI ({comfyui_version()}) cannot build its tiny model "
-                    "(the newer families are tested on ComfyUI 0.33.0)")
+        pytest.skip(f"{family}: the newer families are tested on ComfyUI 0.33.0, not on "
+                    f"{comfyui_version()}")
 
 
-NEWEST = (0, 33)  # on this ComfyUI and later every family must build
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def dit(comfy):
-    """Tiny Flux.1 dev, Flux.1 schnell, SD3, SD3.5 medium, Chroma, Z-Image, Qwen-Image and Flux.2
-    Klein with their text encoders."""
+    """Tiny Flux.1 dev, Flux.1 schnell, SD3, SD3.5 medium, Chroma, Z-Image, Qwen-Image, Flux.2
+    Klein and Flux.2 dev with their text encoders, built once: every node returns a clone and the tests check
+    that the input stays untouched."""
     from tests.comfy_support import tiny_dit as t
     from tests.comfy_support import tiny_llm as llm
 
@@ -132,13 +130,10 @@ def dit(comfy):
                     "sd3.5": {"model": t.tiny_sd3(43, sd35=True), "clip": sd3_clip}})
     newer = {"chroma": (t.tiny_chroma, t.tiny_chroma_clip), "zimage": (llm.tiny_zimage, llm.tiny_zimage_clip),
              "qwen-image": (llm.tiny_qwen_image, llm.tiny_qwen_image_clip),
-             "flux2": (llm.tiny_flux2, llm.tiny_flux2_clip)}
-    for family, (model, clip) in newer.items():
-        try:
-            out[family] = {"model": model(), "clip": clip()}
-        except (AttributeError, TypeError):
-            if tuple(int(v) for v in comfyui_version().split(".")[:2]) >= NEWEST:
-                raise
+             "flux2": (llm.tiny_flux2, llm.tiny_flux2_clip),
+             "flux2-dev": (llm.tiny_flux2_dev, llm.tiny_flux2_dev_clip)}
+    if tests_newer_families():
+        out.update({family: {"model": model(), "clip": clip()} for family, (model, clip) in newer.items()})
     return out
 
 

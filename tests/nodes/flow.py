@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import torch
 
-FAMILIES = ("flux-dev", "flux-schnell", "sd3", "sd3.5", "chroma", "zimage", "qwen-image", "flux2")
+FAMILIES = ("flux-dev", "flux-schnell", "sd3", "sd3.5", "chroma", "zimage", "qwen-image", "flux2", "flux2-dev")
 PRESET = {"flux-dev": "xattn-kv", "flux-schnell": "xattn", "sd3": "xattn", "sd3.5": "xattn",
-          "chroma": "xattn-kv", "zimage": "xattn", "qwen-image": "xattn-kv", "flux2": "xattn-kv"}
+          "chroma": "xattn-kv", "zimage": "xattn", "qwen-image": "xattn-kv", "flux2": "xattn-kv",
+          "flux2-dev": "xattn-kv"}
 
 
 def draw(model, seed: int, batch: int):

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from tests.comfy_support.inprocess import effective_unet_state, run_node, unet_state
+from tests.nodes.conftest import Families
 from tests.nodes.flow import FAMILIES, PRESET, draw, eps
 
 FAST = dict(method="adversarial", iterations=4, anchor_steps=2, latent_source="noise", sample_size=64, lr=1e-4, seed=3)
@@ -24,7 +25,7 @@ FAST = dict(method="adversarial", iterations=4, anchor_steps=2, latent_source="n
 @pytest.fixture(scope="module")
 def erased(n, dit, concept):
     """One Unlearn run per family with its preset, and the input's weights before it."""
-    out = {}
+    out = Families()
     for fam, parts in dit.items():
         before = unet_state(parts["model"])
         model, erasure, _ = run_node(n["unlearn"], model=parts["model"], clip=parts["clip"],
@@ -51,10 +52,13 @@ def test_erasure_changes_only_the_preset_and_leaves_the_input(bridge, dit, erase
 
 # Qwen-Image's rows end in five chat-template tokens every prompt shares, which in a random
 # two-layer LLM carry most of what the image reads: the superclass moves along further there.
+# Flux.2 dev's stand-in tokenizer spells its long system prompt byte by byte into a random
+# 31-layer encoder, whose rows then differ by 9% between the concept and the superclass (Klein's
+# by 106%): there the test would measure the stand-in, so it is left out.
 MARGIN = {"qwen-image": 1.25}
 
 
-@pytest.mark.parametrize("fam", FAMILIES)
+@pytest.mark.parametrize("fam", [f for f in FAMILIES if f != "flux2-dev"])
 def test_erasure_moves_the_concept_more_than_the_superclass(bridge, dit, erased, concept, fam):
     prompts = [concept.prompt, concept.superclass]
     move = (eps(bridge, erased[fam]["model"], dit[fam]["clip"], prompts) -
@@ -194,7 +198,7 @@ def test_erased_checkpoints_of_the_newer_families_hold_their_weights(n, dit, era
 
 
 # --- memory options and errors ------------------------------------------------------------------
-@pytest.mark.parametrize("fam", ["flux-dev", "chroma", "zimage", "qwen-image", "flux2"])
+@pytest.mark.parametrize("fam", ["flux-dev", "chroma", "zimage", "qwen-image", "flux2", "flux2-dev"])
 def test_flux_gradients_are_right_with_and_without_checkpointing(bridge, dit, fam):
     """Flux's blocks (Chroma's and Flux.2's too) add residuals in place, Z-Image and Qwen-Image
     rotate with kernels that have no backward outside training: the plain gradient matches
@@ -261,7 +265,7 @@ def test_a_clip_of_another_family_is_refused_on_flux(n, errors, dit, tiny, conce
         run_node(n["unlearn"], model=dit["flux-dev"]["model"], clip=tiny["clip"], concept=concept, **FAST)
 
 
-@pytest.mark.parametrize("fam", ["flux-dev", "sd3", "chroma", "qwen-image", "flux2"])
+@pytest.mark.parametrize("fam", ["flux-dev", "sd3", "chroma", "qwen-image", "flux2", "flux2-dev"])
 def test_block_sensitivity_measures_what_each_block_reads_from_the_text(pack, bridge, dit, fam):
     """Per joint-attention block (dual- and, in Flux, single-stream), with its inputs held: the
     concept's own text moves nothing, another prompt's text moves the block's image output."""
@@ -276,7 +280,7 @@ def test_block_sensitivity_measures_what_each_block_reads_from_the_text(pack, br
     flux = ["double_blocks.0", "double_blocks.1", "single_blocks.0"]
     blocks = {"flux-dev": flux, "chroma": flux, "sd3": ["joint_blocks.0", "joint_blocks.1"],
               "qwen-image": ["transformer_blocks.0", "transformer_blocks.1"],
-              "flux2": ["double_blocks.0", "single_blocks.0"]}[fam]
+              "flux2": ["double_blocks.0", "single_blocks.0"], "flux2-dev": ["double_blocks.0", "single_blocks.0"]}[fam]
     assert sens.layers == blocks
     assert all(row[0] < 1e-6 < row[1] for row in sens.relative)
 
@@ -329,13 +333,14 @@ def test_fp8_stored_newer_families_erase_as_their_fp32_twins(n, dit, concept, fa
     from tests.comfy_support import tiny_llm as llm
 
     build = {"zimage": llm.tiny_zimage, "qwen-image": llm.tiny_qwen_image, "flux2": llm.tiny_flux2}[fam]
+    clip = dit[fam]["clip"]
     fp8, twin = build(storage=torch.float8_e4m3fn), build()
     with torch.inference_mode():
         stored = dict(fp8.model.diffusion_model.named_parameters())
         for name, p in twin.model.diffusion_model.named_parameters():
             p.copy_(stored[name].float())
     assert stored["x_embedder.weight" if fam == "zimage" else "img_in.weight"].dtype == torch.float8_e4m3fn
-    erasures = [run_node(n["unlearn"], model=m, clip=dit[fam]["clip"], concept=concept,
+    erasures = [run_node(n["unlearn"], model=m, clip=clip, concept=concept,
                          parameters=PRESET[fam], **FAST)[1].tensors for m in (fp8, twin)]
     assert erasures[0].keys() == erasures[1].keys()
     for k, v in erasures[0].items():
