@@ -7,16 +7,18 @@ One idea a file, data flowing one way (ComfyUI object in, core interface out):
 - `switching`: two MODELs that share weights → two denoisers, loaded one at a time;
 - `erasure`: an erasure → patches and its metadata on a clone of the MODEL;
 - `text`: CLIP → a `TextEncoder` (conditioning tensors, token positions, token labels);
+  `llm_text` finds a phrase's rows in an LLM encoder's chat template; `ragged` holds prompts of
+  their own lengths (Chroma, Z-Image, Qwen-Image, Flux.2) in one tensor;
 - `latents`: LATENT → clean latents in the UNet's space;
 - `progress`: the core's step reports (or sampling steps) → ComfyUI's progress bar; Cancel →
   the core's cancel;
 - `sampling`: prompts → images through ComfyUI's own KSampler path (Measure Erasure);
 - `paths`: filename prefixes → files inside ComfyUI's output folder;
-- `families`, `checkpointing`: which models the pack supports (SD UNets, Flux, SD3), and
-  memory-saving recomputation;
+- `families`, `checkpointing`: which models the pack supports (SD UNets, Flux.1, SD3, Chroma,
+  Z-Image, Qwen-Image, Flux.2), and memory-saving recomputation;
 - `inplace`, `rope`: training through Flux/SD3 blocks written for inference (in-place residual
   adds, a RoPE kernel without a backward);
-- `blocks`: which Flux/SD3 blocks read the text (Concept Sensitivity's ranking).
+- `blocks`: which joint-attention blocks read the text (Concept Sensitivity's ranking).
 
 ComfyUI runs every node under `torch.inference_mode()`; tensors made there are inference
 tensors that autograd refuses to save, so training runs inside `training_mode()`.
