@@ -35,6 +35,7 @@ class SearchAnchorNode(io.ComfyNode):
                                      "refined on, one after another."),
                 *plumbing.anchor_inputs(prefix=""),
                 plumbing.seed_input(),
+                plumbing.sample_guidance_input(),
             ],
             outputs=[
                 Anchor.Output(display_name="ANCHOR",
@@ -47,10 +48,11 @@ class SearchAnchorNode(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, clip, concept, latent_source, sample_size, sample_count, sample_steps,
-                draws, steps, lr, loss, bound, seed, latent=None) -> io.NodeOutput:
+                draws, steps, lr, loss, bound, seed, latent=None,
+                sample_guidance=plumbing.SAMPLE_GUIDANCE) -> io.NodeOutput:
         config = UnlearnConfig(
             anchor=plumbing.anchor_config(steps, lr, loss, bound),
-            latents=plumbing.latent_config(latent, latent_source, sample_count, sample_steps),
+            latents=plumbing.latent_config(latent, latent_source, sample_count, sample_steps, sample_guidance),
             seed=seed)
         with training_mode(), reported("Search Anchor"):
             run = plumbing.prepare(model, clip, concept, latent, sample_size)

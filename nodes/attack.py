@@ -61,6 +61,7 @@ class AttackErasureNode(io.ComfyNode):
                 *attack_inputs(),
                 plumbing.seed_input("Seed of every random draw (training latents, timesteps, the "
                                     "prefix's start): the same seed gives the same attack."),
+                plumbing.sample_guidance_input(),
             ],
             outputs=[
                 io.Conditioning.Output(display_name="CONDITIONING",
@@ -75,11 +76,12 @@ class AttackErasureNode(io.ComfyNode):
 
     @classmethod
     def execute(cls, erased_model, original_model, clip, concept, latent_source, sample_size,
-                sample_count, sample_steps, tokens, steps, lr, seed, latent=None) -> io.NodeOutput:
+                sample_count, sample_steps, tokens, steps, lr, seed, latent=None,
+                sample_guidance=plumbing.SAMPLE_GUIDANCE) -> io.NodeOutput:
         concept = plumbing.require_concept(concept)
         config = AttackConfig(
             tokens=tokens, steps=steps, lr=lr, seed=seed % 2**63,
-            latents=plumbing.latent_config(latent, latent_source, sample_count, sample_steps))
+            latents=plumbing.latent_config(latent, latent_source, sample_count, sample_steps, sample_guidance))
         with training_mode(), reported("Attack Erasure"):
             pair = plumbing.prepare_pair(erased_model, original_model, clip, latent, sample_size)
             config = plumbing.fit_to_model(config, pair.family)

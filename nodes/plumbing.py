@@ -53,7 +53,7 @@ def latent_inputs() -> list:
             io.Int.Input("sample_count", default=latents.sample_count, min=1, max=64,
                          tooltip="How many training images to sample from the original model."),
             io.Int.Input("sample_steps", default=latents.sample_steps, min=1, max=200,
-                         tooltip="DDIM steps (guidance 7.5) for each sampled training image.")),
+                         tooltip="DDIM steps for each sampled training image (at sample_guidance).")),
     ]
 
 
@@ -98,12 +98,30 @@ def anchor_config(steps: int, lr: float, loss: str, bound: float) -> AnchorConfi
                         lr_relative=True)
 
 
-def latent_config(latent, latent_source: str, sample_count: int, sample_steps: int) -> LatentConfig:
+SAMPLE_GUIDANCE = RECOMMENDED.latents.sample_guidance
+
+
+def sample_guidance_input():
+    """The guidance of self-sampled training images: a node's last input (a widget added before
+    the others would shift saved workflows' values)."""
+    return advanced(
+        io.Float.Input("sample_guidance", default=SAMPLE_GUIDANCE, min=0.0, max=30.0,
+                       step=0.5, optional=True,
+                       tooltip="Classifier-free guidance of the training images the node samples "
+                               "itself (latent_source 'sampled'). Set 1 for models distilled to "
+                               "sample without it: Z-Image Turbo, Flux.2 [klein], Flux.1 schnell. "
+                               "Flux.1 dev and Flux.2 dev always sample at 1: their guidance "
+                               "input carries the strength."))[0]
+
+
+def latent_config(latent, latent_source: str, sample_count: int, sample_steps: int,
+                  sample_guidance: float = SAMPLE_GUIDANCE) -> LatentConfig:
     if latent is not None:
         return LatentConfig(source="supplied")
     if latent_source not in LATENT_SOURCES:
         raise AdvAnchorError(f"latent_source {latent_source!r} is unknown: use one of {LATENT_SOURCES}")
-    return LatentConfig(source=latent_source, sample_count=sample_count, sample_steps=sample_steps)
+    return LatentConfig(source=latent_source, sample_count=sample_count, sample_steps=sample_steps,
+                        sample_guidance=sample_guidance)
 
 
 def prompt_lines(text: str, limit: int, what: str) -> list[str]:

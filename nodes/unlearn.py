@@ -171,6 +171,7 @@ class UnlearnNode(io.ComfyNode):
                                            "concept went and how far the superclass drifted, "
                                            "with or without it."),
                 ),
+                plumbing.sample_guidance_input(),
             ],
             outputs=[
                 io.Model.Output(display_name="MODEL", tooltip="The erased model (a patched clone)."),
@@ -187,13 +188,14 @@ class UnlearnNode(io.ComfyNode):
                 anchor_steps, anchor_lr, anchor_loss, anchor_bound, accumulate_gradients, seed,
                 anchor=None, latent=None, layers=None, more_concepts="", gradient_checkpointing=False,
                 autocast=RECOMMENDED.autocast, esd_eta=RECOMMENDED.esd_eta, robust_every=0,
-                robust_steps=ROBUST.steps, stop_at=RECOMMENDED.stop_at) -> io.NodeOutput:
+                robust_steps=ROBUST.steps, stop_at=RECOMMENDED.stop_at,
+                sample_guidance=plumbing.SAMPLE_GUIDANCE) -> io.NodeOutput:
         config = UnlearnConfig(
             method=method, steps=iterations, lr=lr, preservation=preservation,
             parameters=layer_parameters(layers) if layers is not None else
             parameter_spec(parameters, parameter_pattern), schedule=schedule,
             anchor=plumbing.anchor_config(anchor_steps, anchor_lr, anchor_loss, anchor_bound),
-            latents=plumbing.latent_config(latent, latent_source, sample_count, sample_steps),
+            latents=plumbing.latent_config(latent, latent_source, sample_count, sample_steps, sample_guidance),
             seed=seed, accumulate_grads=accumulate_gradients, autocast=autocast, esd_eta=esd_eta,
             stop_at=stop_at)
         with training_mode(), reported("Unlearn"):

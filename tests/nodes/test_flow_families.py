@@ -79,16 +79,25 @@ def test_weights_the_prediction_never_reads_train_without_error(n, dit, concept)
     assert len(unread) < len(erasure.tensors)
 
 
-@pytest.mark.parametrize("fam,guidance", [("flux-dev", 1.0), ("sd3", 7.5)])
-def test_training_images_sampled_from_a_flow_model(n, dit, concept, fam, guidance):
-    """The core's DDIM sampler over the flow schedule draws the training latents; the
-    guidance-distilled Flux dev samples them without classifier-free guidance."""
+@pytest.mark.parametrize("fam,asked,guidance", [("flux-dev", None, 1.0), ("flux-dev", 4.0, 1.0),
+                                                ("sd3", None, 7.5), ("zimage", 1.0, 1.0)])
+def test_training_images_sampled_from_a_flow_model(n, dit, concept, fam, asked, guidance):
+    """The core's DDIM sampler over the flow schedule draws the training latents at
+    `sample_guidance` (1 for a model distilled to sample without guidance, as Z-Image Turbo);
+    the guidance-distilled Flux dev samples them without classifier-free guidance whatever is
+    asked."""
+    extra = {} if asked is None else {"sample_guidance": asked}
     _, erasure, _ = run_node(n["unlearn"], model=dit[fam]["model"], clip=dit[fam]["clip"],
                              concept=concept, **dict(FAST, latent_source="sampled", iterations=1),
-                             sample_count=1, sample_steps=3)
+                             sample_count=1, sample_steps=3, **extra)
     settings = json.loads(erasure.metadata["settings"])["config"]["latents"]
     assert settings["source"] == "sampled" and settings["sample_guidance"] == guidance
     assert all(torch.isfinite(v).all() and v.abs().sum() > 0 for v in erasure.tensors.values())
+    if fam == "zimage":   # the guidance reaches the sampler: at 7.5 other images, another erasure
+        other = run_node(n["unlearn"], model=dit[fam]["model"], clip=dit[fam]["clip"], concept=concept,
+                         **dict(FAST, latent_source="sampled", iterations=1), sample_count=1,
+                         sample_steps=3)[1].tensors
+        assert any(not torch.allclose(v, other[k]) for k, v in erasure.tensors.items())
 
 
 def test_presets_mean_the_same_parts_in_flux_and_sd3(bridge, dit):
