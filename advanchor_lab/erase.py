@@ -88,6 +88,7 @@ class LabErasure:
     seconds: float                 # training latents + unlearning (or the solve), wall time
     method: str
     anchor_effect: float | None = None  # the adversarial anchor's effect size r where it ended
+    reached: dict | None = None  # how far the erasure went on held-out draws, and when (`stopping.Reached`)
 
 
 def training_latents(world: World, concept: LabTarget, n: int, seed: int) -> Tensor:
@@ -124,7 +125,7 @@ def erase(world: World, concept: LabTarget, method: str = DEFAULT_METHOD, seed: 
         result = unlearn(world.denoiser, cc, cfg, latents=latents, adversary=adversary,
                          on_step=on_step)
     return LabErasure(result.erasure.tensors, result.history, result.passes_per_update, timer.seconds,
-                      method, result.anchor.effect if result.anchor else None)
+                      method, result.anchor.effect if result.anchor else None, result.reached[0].as_dict())
 
 
 def erase_in_closed_form_lab(world: World, concept: LabTarget, method: str) -> LabErasure:

@@ -10,7 +10,8 @@ For each concept (shapes world: colours, shapes, textures; styles world: styles)
 measures the original model once, then every method (`advanchor_lab.evaluate.measure_erasure`):
 residual against the chance floor (≥ 150 target samples a cell), preservation, the world's
 leakage or held-out phrasings, invalid samples, wall time and denoiser passes per update (each
-printed row also carries the adversarial anchor's effect size r, `advanchor_core.unlearn.effect`). The
+printed row also carries the adversarial anchor's effect size r, `advanchor_core.unlearn.effect`,
+and where the erasure ended with how far it had moved, `reached`; the rows keep both). The
 concepts the lab's settings were looked at on and the ones no tuning touched are reported apart
 (`lab_worlds.py` has each world's rows and columns). Each world rewrites only its own section of
 `benchmarks/RESULTS.md`; the shapes world also draws an image grid.
@@ -76,7 +77,8 @@ def run(bench: Bench, args: argparse.Namespace) -> tuple[list, list, list]:
                                            config=job.config, retain=job.retain)
                 row = bench.row(concept, label, seed, measured)
                 (search_rows if searched else rows).append(row)
-                print(json.dumps(asdict(row) | {"anchor_effect": measured.run.anchor_effect}), flush=True)
+                print(json.dumps(asdict(row) | {"anchor_effect": measured.run.anchor_effect,
+                                                "reached": measured.run.reached}), flush=True)
                 if args.json:
                     args.json.write_text(json.dumps(dump(bench, rows, search_rows), indent=1))
                 if first and not searched:

@@ -35,14 +35,18 @@ class Label:
     superclass: str | None = None
 
 
+STOPS = (0.3, 0.4, 0.5)  # `stop_at` settings looked at: the held-out `moved` where ESD stops
+
+
 def variants() -> dict[str, Label]:
     """Both worlds: the sequential keep anchor with another margin, budget (δ steps per draw),
-    λ or parameters, and ESD at λ 30."""
+    λ or parameters, ESD at λ 30, and ESD stopped by the rule (`stop_at`, the budget its cap)."""
     keep = SEQUENTIAL["adv-keep sequential"]
     out = {f"adv-keep sequential, margin {m}":
            Label("adv-keep sequential", replace(keep, anchor=replace(keep.anchor, margin=m)))
            for m in (0.1, 0.2)}
     out["esd, λ 30"] = Label("esd", replace(METHODS["esd"], preservation=30.0))
+    out |= {f"esd, stop {x}": Label("esd", replace(METHODS["esd"], stop_at=x)) for x in STOPS}
     out["adv-keep sequential, λ 30"] = Label("adv-keep sequential", replace(keep, preservation=30.0))
     out["adv-keep sequential, xattn-kv"] = Label("adv-keep sequential", replace(keep, parameters="xattn-kv"))
     return out | {f"adv-keep sequential, {k} δ steps":
@@ -109,6 +113,8 @@ class ShapesRow:
     valid: float
     seconds: float
     passes: float
+    updates: int | None = None          # where the erasure ended, and how far it had moved on
+    moved: float | None = None          # held-out draws (rows measured before have none)
 
 
 @dataclass
@@ -131,6 +137,8 @@ class StylesRow:
     passes: float
     foreign: float | None = None        # rows measured before the metric existed have none
     foreign_floor: float | None = None
+    updates: int | None = None
+    moved: float | None = None
 
 
 TUNED_SHAPES = ("red", "circle", "stripes")  # the lab's settings were looked at on these
@@ -145,7 +153,7 @@ def shapes_row(concept: LabConcept, label: str, seed: int, m: Measured) -> Shape
     return ShapesRow(concept.word, split, label, seed, after.residual, cmp.floor, after.invalid,
                      cmp.preservation, cmp.worst_other[1], cmp.drift,
                      max(trained) if trained else None, max(held) if held else None, after.valid,
-                     run.seconds, run.passes_per_update)
+                     run.seconds, run.passes_per_update, *_reached(run))
 
 
 def styles_row(concept: StyleConcept, label: str, seed: int, m: Measured) -> StylesRow:
@@ -157,7 +165,12 @@ def styles_row(concept: StyleConcept, label: str, seed: int, m: Measured) -> Sty
     return StylesRow(style, split, label, seed, after.attribute_residual, cmp.floor,
                      after.style_residual, after.invalid, after.content_kept, cmp.preservation, name,
                      kept, after.heldout_residual, cmp.drift, run.seconds, run.passes_per_update,
-                     after.foreign, cmp.foreign_floor)
+                     after.foreign, cmp.foreign_floor, *_reached(run))
+
+
+def _reached(run) -> tuple[int | None, float | None]:
+    """(updates, moved) where a trained erasure ended; none for a closed-form edit."""
+    return (run.reached["update"], run.reached["moved"]) if run.reached else (None, None)
 
 
 def seeds(cell: Callable) -> Callable:

@@ -33,3 +33,16 @@ def test_committed_three_style_rows_render_their_section():
     text = RESULTS.read_text()
     committed = text.split(f"<!-- {SECTION}:start -->\n")[1].split(f"\n<!-- {SECTION}:end -->")[0].splitlines()
     assert body[:2] + body[3:] == committed[:2] + committed[3:]
+
+
+@pytest.mark.parametrize("world", list(BENCHES))
+def test_committed_stopping_rows_render_their_section(world):
+    """The stopping rule's look (`--section lab_stopping_<world>`): ESD stopped at a held-out
+    `moved` against ESD's full budget, rendered as the world's table."""
+    bench, section = BENCHES[world], f"lab_stopping_{world}"
+    rows, search_rows = load(bench, [RESULTS.parent / "results" / f"{section}.json"])
+    body = report(bench, rows, search_rows, None, section, grid=False).rstrip().splitlines()
+    text = RESULTS.read_text()
+    committed = text.split(f"<!-- {section}:start -->\n")[1].split(f"\n<!-- {section}:end -->")[0].splitlines()
+    assert all(r.updates is not None for r in rows)
+    assert body[:2] + body[3:] == committed[:2] + committed[3:]
