@@ -221,14 +221,14 @@ class ComfyDenoiser:
         return x.to(self.dtype), sampling.timestep(sigma).float()
 
     def _conditioning(self, context: Tensor, vector: Tensor | None, x: Tensor) -> dict:
-        """The keyword inputs of one network call: context, and y / guidance where read."""
-        kwargs = {"context": context}
+        """The keyword inputs of one network call: context, and y / guidance where read (the
+        ragged families: whatever their own `extra_conds` gives)."""
         if self.family.kind == "unet":
+            kwargs = {"context": context}
             if self.family.pooled:
                 kwargs["y"] = self._y(vector.to(self.device, self.dtype), x)
             return kwargs
-        if self.family.ragged:
-            kwargs = self._model_conds(context, x)
+        kwargs = self._model_conds(context, x) if self.family.ragged else {"context": context}
         if self.family.vector_width:
             kwargs["y"] = vector[:, :self.family.vector_width].to(self.device, self.dtype)
         if self.family.guidance and not self.family.ragged:
