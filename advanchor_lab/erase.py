@@ -28,7 +28,7 @@ The default method is the product's (`advanchor_core.defaults.RECOMMENDED`): wha
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 import torch
@@ -89,6 +89,7 @@ class LabErasure:
     method: str
     anchor_effect: float | None = None  # the adversarial anchor's effect size r where it ended
     reached: dict | None = None  # how far the erasure went on held-out draws, and when (`stopping.Reached`)
+    kept: dict[int, dict[str, Tensor]] = field(default_factory=dict)  # the delta after n updates
 
 
 def training_latents(world: World, concept: LabTarget, n: int, seed: int) -> Tensor:
@@ -100,9 +101,10 @@ def training_latents(world: World, concept: LabTarget, n: int, seed: int) -> Ten
 def erase(world: World, concept: LabTarget, method: str = DEFAULT_METHOD, seed: int = 0,
           config: UnlearnConfig | None = None, retain: bool = False,
           on_step: Callable[[StepReport], None] | None = None,
-          robust: RobustConfig | None = None) -> LabErasure:
+          robust: RobustConfig | None = None, keep_after: Sequence[int] = ()) -> LabErasure:
     """Erase a lab concept with a method of `ALL_METHODS` (its settings, or `config`'s);
-    with `robust`, attacked and erased on the attack while it trains (seeded by `seed`)."""
+    with `robust`, attacked and erased on the attack while it trains (seeded by `seed`);
+    `keep_after`: update counts whose delta the erasure keeps too (`LabErasure.kept`)."""
     if method in CLOSED_FORM:
         if robust is not None or config is not None or retain:
             raise ValueError(f"{method!r} is a closed-form edit: it has no training loop, so no "
@@ -123,9 +125,10 @@ def erase(world: World, concept: LabTarget, method: str = DEFAULT_METHOD, seed: 
         adversary = None if robust is None else PrefixAdversary.start(
             world.encoder, core.prompt, replace(robust, seed=seed), cc.erase)
         result = unlearn(world.denoiser, cc, cfg, latents=latents, adversary=adversary,
-                         on_step=on_step)
+                         on_step=on_step, keep_after=keep_after)
     return LabErasure(result.erasure.tensors, result.history, result.passes_per_update, timer.seconds,
-                      method, result.anchor.effect if result.anchor else None, result.reached[0].as_dict())
+                      method, result.anchor.effect if result.anchor else None, result.reached[0].as_dict(),
+                      result.kept)
 
 
 def erase_in_closed_form_lab(world: World, concept: LabTarget, method: str) -> LabErasure:

@@ -11,9 +11,9 @@ budget, the world compares.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -31,16 +31,25 @@ class Measured:
 
     run: LabErasure
     comparison: Any
+    earlier: list[Measured] = field(default_factory=list)  # the same run at `keep_after`'s budgets
 
 
 def measure_erasure(spec: WorldSpec, world: World, plan: Any, original: Any, method: str,
                     seed: int, target: LabTarget | None = None, config: UnlearnConfig | None = None,
-                    retain: bool = False, robust: RobustConfig | None = None) -> Measured:
+                    retain: bool = False, robust: RobustConfig | None = None,
+                    keep_after: Sequence[int] = ()) -> Measured:
     """Erase `target` (the plan's concept unless given: e.g. the same style with another
-    superclass) with a lab method and compare the erased model with `original` on `plan`."""
+    superclass) with a lab method and compare the erased model with `original` on `plan`;
+    with `keep_after`, the same run is compared after each of those update counts too
+    (`Measured.earlier`)."""
     run = erase(world, target or plan.concept, method, seed=seed, config=config, retain=retain,
-                robust=robust)
-    return Measured(run, spec.compare(world, plan, original, seed, run.delta, run.seconds))
+                robust=robust, keep_after=keep_after)
+    def compare(r: LabErasure) -> Any:
+        return spec.compare(world, plan, original, seed, r.delta, r.seconds)
+
+    stages = [replace(run, delta=delta, reached={"update": n, "moved": None}, kept={})
+              for n, delta in sorted(run.kept.items())]
+    return Measured(run, compare(run), [Measured(r, compare(r)) for r in stages])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,13 +5,16 @@
     python -m benchmarks.lab_erasure --world shapes --concepts red --seeds 0 --methods adv2 fixed-superclass
     python -m benchmarks.lab_erasure --world styles --concepts zorbic --seeds 0 --methods adv2 esd
     python -m benchmarks.lab_erasure --world shapes --rows-from benchmarks/results/lab_erasure.json
+    python -m benchmarks.lab_erasure --world shapes --concepts red yellow --seeds 0 1 2 \
+        --methods "adv1, paper regime, δ lr 0.0001" "esd, published" --budgets 4 --section lab_regime_shapes
 
 For each concept (shapes world: colours, shapes, textures; styles world: styles) and seed it
 measures the original model once, then every method (`advanchor_lab.evaluate.measure_erasure`):
 residual against the chance floor (≥ 150 target samples a cell), preservation, the world's
-leakage or held-out phrasings, invalid samples, wall time and denoiser passes per update (each
-printed row also carries the adversarial anchor's effect size r, `advanchor_core.unlearn.effect`,
-and where the erasure ended with how far it had moved, `reached`; the rows keep both). The
+leakage or held-out phrasings, invalid samples, wall time and denoiser passes per update; the
+rows also keep the adversarial anchor's effect size r (`advanchor_core.unlearn.effect`) and
+where the erasure ended with how far it had moved. `--budgets N` reads each run after 1/N, 2/N …
+of its updates too, and draws the trade-off curves (`tradeoff.py`). The
 concepts the lab's settings were looked at on and the ones no tuning touched are reported apart
 (`lab_worlds.py` has each world's rows and columns). Each world rewrites only its own section of
 `benchmarks/RESULTS.md`; the shapes world also draws an image grid.
@@ -31,12 +34,14 @@ from pathlib import Path
 
 import torch
 
-from advanchor_lab.evaluate import measure_erasure
+from advanchor_lab.erase import ALL_METHODS
+from advanchor_lab.evaluate import Measured, measure_erasure
 from advanchor_lab.figures import image_grid
 from advanchor_lab.world import load_world
-from benchmarks.lab_worlds import BENCHES, Bench, Label
+from benchmarks.lab_worlds import BENCHES, EFFECT, Bench, Label
 from benchmarks.plane import table, verdict
 from benchmarks.results_md import add_row_arguments, write_section
+from benchmarks.tradeoff import BUDGET, draw
 
 GRID = Path(__file__).resolve().parent / "lab_erasure_grid.png"
 TARGET_SAMPLES = 150
@@ -74,16 +79,31 @@ def run(bench: Bench, args: argparse.Namespace) -> tuple[list, list, list]:
             for _, label, job, searched in (j for j in todo if j[0] == name):
                 target = replace(concept, superclass=job.superclass) if job.superclass else concept
                 measured = measure_erasure(spec, world, plan, original, job.method, seed, target=target,
-                                           config=job.config, retain=job.retain)
-                row = bench.row(concept, label, seed, measured)
-                (search_rows if searched else rows).append(row)
-                print(json.dumps(asdict(row) | {"anchor_effect": measured.run.anchor_effect,
-                                                "reached": measured.run.reached}), flush=True)
+                                           config=job.config, retain=job.retain,
+                                           keep_after=earlier_budgets(job, args.budgets))
+                for m in [*measured.earlier, measured]:
+                    row = bench.row(concept, at_budget(label, m, args.budgets), seed, m)
+                    (search_rows if searched else rows).append(row)
+                    print(json.dumps(asdict(row) | {"reached": m.run.reached}), flush=True)
                 if args.json:
                     args.json.write_text(json.dumps(dump(bench, rows, search_rows), indent=1))
                 if first and not searched:
                     grid.append((label, bench.figure[1](world, plan, seed, measured.run.delta)))
     return rows, search_rows, grid
+
+
+def earlier_budgets(job: Label, n: int) -> list[int]:
+    """Update counts a run is read after before its end: 1/n, 2/n … of its updates (none for a
+    closed-form edit, which has no updates)."""
+    if n == 1 or (job.config is None and job.method not in ALL_METHODS):
+        return []
+    steps = (job.config or ALL_METHODS[job.method]).steps
+    return [steps * k // n for k in range(1, n)]
+
+
+def at_budget(label: str, m: Measured, budgets: int) -> str:
+    """A row's method label: with --budgets, "label, N updates" for a run read after N."""
+    return label if budgets == 1 or m.run.reached is None else f"{label}, {m.run.reached['update']} updates"
 
 
 def dump(bench: Bench, rows: list, search_rows: list) -> list[dict]:
@@ -115,16 +135,28 @@ def report(bench: Bench, rows: list, search_rows: list, seconds: float | None, s
         bench.intro,
         "",
     ]
+    columns = bench.columns + ([EFFECT] if any(r.effect is not None for r in rows) else [])
     for split in bench.splits:
         rs = [r for r in rows if r.split == split]
         if rs:
-            lines += [f"### {split} {bench.key}s", "", *table(rs, bench.key, bench.columns), ""]
+            lines += [f"### {split} {bench.key}s", "", *table(rs, bench.key, columns), ""]
     lines += verdict(rows, bench.key, bench.key)
     if search_rows:
         lines += ["", "### Variant search", "", *table(search_rows, bench.key, bench.columns)]
     if grid:
         lines += ["", f"![before/after grid]({GRID.name})"]
+    if has_curves(rows):
+        lines += ["", f"![trade-off curves]({curves_path(section).name})"]
     return "\n".join(lines) + "\n"
+
+
+def has_curves(rows: list) -> bool:
+    """Whether the rows read some run at several budgets (`--budgets`)."""
+    return any(BUDGET.match(r.method) for r in rows)
+
+
+def curves_path(section: str) -> Path:
+    return GRID.parent / f"{section}.png"
 
 
 def main() -> None:
@@ -140,6 +172,8 @@ def main() -> None:
                         help="with --search: only the variants whose label contains one of these")
     parser.add_argument("--section", help="the RESULTS.md section to write (default: the world's; "
                                           "another name keeps the main table)")
+    parser.add_argument("--budgets", type=int, default=1,
+                        help="read each run after 1/N, 2/N … of its updates too: N rows a run, a trade-off curve")
     parser.add_argument("--threads", type=int, default=2)
     add_row_arguments(parser)
     args = parser.parse_args()
@@ -164,6 +198,8 @@ def main() -> None:
             write_section(section, body)
             if figure:
                 image_grid(grid_rows, GRID, title="target prompts, same seeds: original, then each method")
+            if has_curves(rows):
+                draw(rows, bench.key, curves_path(section), f"{bench.title}: every budget, mean over seeds")
 
 
 if __name__ == "__main__":

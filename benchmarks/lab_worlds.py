@@ -12,8 +12,9 @@ from typing import Callable
 from torch import Tensor
 
 from advanchor_core.anchors import AnchorConfig
-from advanchor_core.unlearn import UnlearnConfig
-from advanchor_lab.erase import ALL_METHODS, CLOSED_FORM, METHODS, SEQUENTIAL
+from advanchor_core.defaults import ESD_PUBLISHED, REFERENCE
+from advanchor_core.unlearn import UnlearnConfig, reference_config
+from advanchor_lab.erase import ALL_METHODS, BASE, CLOSED_FORM, METHODS, SEQUENTIAL
 from advanchor_lab.evaluate import Measured
 from advanchor_lab.shapes.concept import LabConcept
 from advanchor_lab.shapes.world import SHAPES_WORLD
@@ -54,8 +55,36 @@ def variants() -> dict[str, Label]:
                   for k in (1, 3, 20)}
 
 
+PAPER_LRS = (1e-4, 1e-3, 3e-3, 1e-2)  # δ's Adam step, relative to the concept rows' RMS coordinate
+PUBLISHED_ESD_RATIO = ESD_PUBLISHED.steps / REFERENCE.steps  # ESD's updates over AdvAnchor's, same lr
+
+
+def paper_regime() -> dict[str, Label]:
+    """The paper's regime: the reference's alternating loop, 20 δ steps per draw (warm start,
+    fresh Adam, early stop, no bound) at small relative steps, for each anchor loss, δ on the
+    encoder's output and (adv1) its input; the authors' loop as written (`reference_config`)
+    at the lab's budget; and the baselines as published: ESD with no preservation term at its
+    published iterations-to-AdvAnchor ratio (the lab's 40 updates × 1000/51), CA's fixed
+    superclass anchor being `fixed-superclass`."""
+    def anchored(loss: str, lr: float, space: str = "output") -> UnlearnConfig:
+        return replace(BASE, method="adversarial", schedule="alternating", anchor=AnchorConfig(
+            loss=loss, steps=20, lr=lr, lr_relative=True, bound=None, early_stop=True, space=space))
+
+    out = {f"{loss}, paper regime, δ lr {lr:g}": Label(loss if loss != "keep" else "adv-keep",
+                                                        anchored(loss, lr))
+           for loss in ("adv1", "adv2", "keep") for lr in PAPER_LRS}
+    out |= {f"adv1, paper regime, δ lr {lr:g}, input": Label("adv-soft", anchored("adv1", lr, "input"))
+            for lr in PAPER_LRS}
+    out["reference loop"] = Label("adv1", reference_config(
+        steps=BASE.steps, lr=BASE.lr, preservation=BASE.preservation, parameters=BASE.parameters,
+        latents=BASE.latents, anchor=AnchorConfig(lr=1e-4, lr_relative=True)))
+    out["esd, published"] = Label("esd", replace(METHODS["esd"], preservation=ESD_PUBLISHED.preservation,
+                                                 steps=round(BASE.steps * PUBLISHED_ESD_RATIO)))
+    return out
+
+
 def shapes_labels() -> dict[str, Label]:
-    return {m: Label(m) for m in (*ALL_METHODS, *CLOSED_FORM)} | variants()
+    return {m: Label(m) for m in (*ALL_METHODS, *CLOSED_FORM)} | variants() | paper_regime()
 
 
 def styles_labels() -> dict[str, Label]:
@@ -64,7 +93,8 @@ def styles_labels() -> dict[str, Label]:
     empty = {f"{m}, empty superclass": Label(m, superclass="empty")
              for m in ("adv-keep sequential", "esd", "fixed-superclass")}
     return ({m: Label(m) for m in (*ALL_METHODS, *CLOSED_FORM) if m != "fixed-empty"}
-            | {"fixed-generic": Label("fixed-superclass", superclass="generic"), **empty} | variants())
+            | {"fixed-generic": Label("fixed-superclass", superclass="generic"), **empty} | variants()
+            | paper_regime())
 
 
 def _orth(**anchor: object) -> UnlearnConfig:
@@ -115,6 +145,7 @@ class ShapesRow:
     passes: float
     updates: int | None = None          # where the erasure ended, and how far it had moved on
     moved: float | None = None          # held-out draws (rows measured before have none)
+    effect: float | None = None         # the adversarial anchor's effect size r where the run ended
 
 
 @dataclass
@@ -139,6 +170,7 @@ class StylesRow:
     foreign_floor: float | None = None
     updates: int | None = None
     moved: float | None = None
+    effect: float | None = None
 
 
 TUNED_SHAPES = ("red", "circle", "stripes")  # the lab's settings were looked at on these
@@ -153,7 +185,7 @@ def shapes_row(concept: LabConcept, label: str, seed: int, m: Measured) -> Shape
     return ShapesRow(concept.word, split, label, seed, after.residual, cmp.floor, after.invalid,
                      cmp.preservation, cmp.worst_other[1], cmp.drift,
                      max(trained) if trained else None, max(held) if held else None, after.valid,
-                     run.seconds, run.passes_per_update, *_reached(run))
+                     run.seconds, run.passes_per_update, *_reached(run), run.anchor_effect)
 
 
 def styles_row(concept: StyleConcept, label: str, seed: int, m: Measured) -> StylesRow:
@@ -165,7 +197,7 @@ def styles_row(concept: StyleConcept, label: str, seed: int, m: Measured) -> Sty
     return StylesRow(style, split, label, seed, after.attribute_residual, cmp.floor,
                      after.style_residual, after.invalid, after.content_kept, cmp.preservation, name,
                      kept, after.heldout_residual, cmp.drift, run.seconds, run.passes_per_update,
-                     after.foreign, cmp.foreign_floor, *_reached(run))
+                     after.foreign, cmp.foreign_floor, *_reached(run), run.anchor_effect)
 
 
 def _reached(run) -> tuple[int | None, float | None]:
@@ -182,6 +214,7 @@ def residual_floor(rs: list) -> str:
     return f"{per_seed(rs, lambda r: pct(r.residual))} ({per_seed(rs, lambda r: pct(r.floor))})"
 
 
+EFFECT: Column = ("anchor r", seeds(lambda r: "–" if r.effect is None else f"{r.effect:.2f}"))
 COST: list[Column] = [("time s", seeds(lambda r: f"{r.seconds:.0f}")),
                       ("passes/upd", lambda rs: f"{rs[0].passes:.1f}"), ("plane", targets_met)]
 SHAPES_COLUMNS: list[Column] = [

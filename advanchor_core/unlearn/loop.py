@@ -39,22 +39,26 @@ class UnlearnResult:
     seconds: float
     anchor_choice: AnchorChoice | None = None  # start "map": the candidate chosen, and the map
     reached: list[Reached] = field(default_factory=list)  # per concept: how far it went, when
+    kept: dict[int, dict[str, Tensor]] = field(default_factory=dict)  # `keep_after`'s deltas
 
 
 def unlearn(denoiser: Denoiser, concepts: Concepts, config: UnlearnConfig = UnlearnConfig(), *,
             latents: Tensor | None = None, latent_shape: tuple[int, ...] | None = None,
             anchor: AnchorState | None = None, adversary: PrefixAdversary | None = None,
-            on_step: OnStep | None = None,
-            should_cancel: ShouldCancel | None = None) -> UnlearnResult:
+            on_step: OnStep | None = None, should_cancel: ShouldCancel | None = None,
+            keep_after: Sequence[int] = ()) -> UnlearnResult:
     """Erase each concept of `concepts` (one, or several in one run) from `denoiser`; the base
     weights are never written.
 
     Several concepts share one delta and take turns, update by update (`schedules`): each gets
     `config.steps` updates (fewer where `config.stop_at` stops it: `stopping`), its own
     training draws (from `latents` when given, shared), its own anchor and its own superclass
-    kept. `UnlearnResult.reached` says how far each concept went (`stopping.Reached`). `anchor` warm-starts the first concept's δ (e.g. from
-    a separate anchor search); only method "adversarial" has a δ, so an anchor with another
-    method is refused rather than silently dropped.
+    kept. `UnlearnResult.reached` says how far each concept went (`stopping.Reached`).
+    `keep_after` names weight-update counts (over all concepts) after which a copy of the
+    delta is kept (`UnlearnResult.kept`): one run read at several budgets, as a trade-off
+    curve needs. `anchor` warm-starts the first concept's δ (e.g. from a separate anchor
+    search); only method "adversarial" has a δ, so an anchor with another method is refused
+    rather than silently dropped.
 
     `adversary` makes the run robust (`robust`): its prefix is re-attacked at intervals and
     erased on too; it is moved in place, and ends as the last attack found. It attacks one
@@ -103,6 +107,7 @@ def unlearn(denoiser: Denoiser, concepts: Concepts, config: UnlearnConfig = Unle
     delta = {n: torch.zeros_like(base[n], dtype=wide_dtype(base[n].dtype), requires_grad=True)
              for n in names}
     opt = torch.optim.Adam(delta.values(), lr=config.lr)
+    progress.delta, progress.keep_after = delta, frozenset(keep_after)
     RUNNERS[config.schedule](lanes, delta, opt)
     reached = [lane.stop.reached if lane.stopped() else gauge.read(delta, lane.anchor, config.steps)
                for lane, gauge in zip(lanes, gauges)]
@@ -114,7 +119,7 @@ def unlearn(denoiser: Denoiser, concepts: Concepts, config: UnlearnConfig = Unle
     first = lanes[0].anchor
     return UnlearnResult(erasure, progress.history, first.detached(effects[0]) if first else None,
                          progress.denoiser.passes / sum(r.update for r in reached),
-                         time.perf_counter() - start, choices[0], reached)
+                         time.perf_counter() - start, choices[0], reached, progress.kept)
 
 
 def _as_list(concepts: Concepts) -> list[ConceptConditioning]:

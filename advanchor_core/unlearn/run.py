@@ -33,6 +33,9 @@ class RunProgress:
     on_step: OnStep | None
     should_cancel: ShouldCancel | None
     history: list[StepReport] = field(default_factory=list)
+    keep_after: frozenset[int] = frozenset()  # weight updates after which the delta is copied
+    kept: dict[int, dict[str, Tensor]] = field(default_factory=dict)
+    delta: dict[str, Tensor] | None = None    # the run's delta, once made
     _made: dict[str, int] = field(default_factory=dict)
 
     def check_cancel(self) -> None:
@@ -44,6 +47,8 @@ class RunProgress:
         step = self._made[phase] = self._made.get(phase, 0) + 1
         r = StepReport(step, total, phase, losses, self.denoiser.passes, self.total_reports)
         self.history.append(r)
+        if phase == "unlearn" and step in self.keep_after and self.delta is not None:
+            self.kept[step] = {n: d.detach().clone() for n, d in self.delta.items()}
         if self.on_step is not None:
             self.on_step(r)
 

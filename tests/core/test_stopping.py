@@ -75,3 +75,17 @@ def test_a_rule_never_met_trains_every_update(denoiser, conditioning):
 def test_bad_settings_say_what_to_change(kw, message):
     with pytest.raises(AdvAnchorError, match=message):
         UnlearnConfig(**kw)
+
+
+def test_a_run_keeps_its_delta_after_the_updates_asked_for(denoiser, conditioning):
+    result = unlearn(denoiser, conditioning, replace(FIXED, steps=6), latent_shape=LATENT,
+                     keep_after=(2, 4, 6))
+    assert sorted(result.kept) == [2, 4, 6]
+    final = result.erasure.tensors
+    assert all(torch.equal(result.kept[6][n], final[n]) for n in final)
+    sizes = [sum(d.norm() for d in result.kept[k].values()) for k in (2, 4)]
+    assert 0 < sizes[0] < sizes[1] < sum(d.norm() for d in final.values())
+    # the same run without copies: the copies were taken, not trained differently
+    plain = unlearn(denoiser, conditioning, replace(FIXED, steps=6), latent_shape=LATENT)
+    assert all(torch.equal(plain.erasure.tensors[n], final[n]) for n in final)
+    assert unlearn(denoiser, conditioning, replace(FIXED, steps=2), latent_shape=LATENT).kept == {}
