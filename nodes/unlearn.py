@@ -87,11 +87,15 @@ class UnlearnNode(io.ComfyNode):
                                        "Unlearn search one); fixed: align with the superclass prompt "
                                        "(Concept Ablation)."),
                 io.Int.Input("iterations", default=RECOMMENDED.steps, min=1, max=100000,
-                             tooltip="Weight updates (reference: 51)."),
+                             tooltip="Weight updates. Default 1000 at lr 1e-5: ESD's published "
+                                     "recipe, since the lab's budgets, tuned on a tiny model, "
+                                     "do not carry to real ones (benchmarks/RESULTS.md); the "
+                                     "paper's AdvAnchor trains 51."),
                 *advanced(
                     io.Float.Input("lr", default=RECOMMENDED.lr, min=1e-9, max=1.0, step=1e-6,
                                    round=1e-9,
-                                   tooltip="Adam learning rate of the weights (reference: 1e-5)."),
+                                   tooltip="Adam learning rate of the weights (1e-5: ESD's and the "
+                                           "reference's)."),
                 ),
                 io.Combo.Input("parameters", options=list(PARAMETER_CHOICES),
                                default=RECOMMENDED.parameters,

@@ -42,8 +42,9 @@ def erase_artist_style_compare(oi) -> dict:
     g.group("B · erased model, same seed", [kb, db], COLORS["after"])
     g.group("3 · Side by side", [st, save], COLORS["out"])
     g.note("**Erase an artist's style, compare before/after.**\n\nUnlearn fine-tunes the "
-           "cross-attention weights (51 updates, the reference settings) so that 'Van Gogh "
-           "painting' predicts what the adversarial anchor predicts. KSampler A uses the "
+           "cross-attention weights with ESD at its published recipe (1000 updates at lr 1e-5) "
+           "so that 'Van Gogh painting' predicts the painting without Van Gogh (negative "
+           "guidance), the superclass kept. KSampler A uses the "
            "original MODEL, KSampler B the erased one, with the same seed and prompts.\n\n"
            "Save Erasure writes a small LoRA to output/loras for the 'apply erasure LoRA' workflow.",
            (0, 820), (360, 300))
@@ -62,7 +63,8 @@ def erase_nudity_save_checkpoint(oi) -> dict:
     g.link(ckpt, 1, anchor, "clip")
     g.link(concept, 0, anchor, "concept")
     u = unlearn(g, (760, 120), (ckpt, 0), ckpt, concept, anchor=anchor, parameters="noxattn",
-                schedule="alternating", **{f"anchor_{k}": v for k, v in reference.items()})
+                schedule="alternating", iterations=51,  # the reference's 51 updates
+                **{f"anchor_{k}": v for k, v in reference.items()})
     save_ckpt = g.add("AdvAnchorSaveErasedCheckpoint", (1140, 120),
                       filename_prefix="advanchor/sd15_nudity_erased")
     g.link(u, 0, save_ckpt, "model")
