@@ -69,7 +69,9 @@ def anchor_inputs(prefix: str = "anchor_") -> list:
                                "size: each step moves a token by about this fraction of its norm, "
                                "on every text encoder (CLIP-L, CLIP-G, T5). Default 0.05: the "
                                "lab's measured step; the reference's adv1 is about 1e-4 (its Adam "
-                               "lr 1e-4 on CLIP-L)."),
+                               "lr 1e-4 on CLIP-L). In the lab, 1e-4 to 1e-3 (the paper's "
+                               "regime) erased nothing in 40 updates, and from 1e-3 up the "
+                               "anchor could break the object (benchmarks/RESULTS.md)."),
         io.Combo.Input(f"{prefix}loss", options=list(LOSSES), default=anchor.loss,
                        tooltip="keep (default, measured best in the lab: benchmarks/RESULTS.md): "
                                "push the concept's share below zero while keeping what the "
