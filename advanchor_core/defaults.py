@@ -17,8 +17,9 @@ from one lab world to the other, so they cannot speak for SD1.5 or Flux, and the
 recipe is the one measured on real models. For users who pick the adversarial method: the keep
 anchor searched first (sequential) with 5 δ steps at a relative lr of 0.05
 (`AnchorConfig.lr_relative`: in units of the concept rows' RMS coordinate, the same on every
-encoder), the lab's best; in the paper's regime (relative steps ≤ 1e-3) the lab's anchors
-erased nothing, and from 1e-2 they broke the object (RESULTS: *the paper's regime*).
+encoder), the lab's best; in the paper's regime (relative steps 1e-4 to 1e-3) the lab's
+anchors erased nothing, and larger steps broke the object before they erased it (RESULTS: *the
+paper's regime, measured*).
 """
 from __future__ import annotations
 
