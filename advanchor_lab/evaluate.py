@@ -44,6 +44,7 @@ def measure_erasure(spec: WorldSpec, world: World, plan: Any, original: Any, met
     (`Measured.earlier`)."""
     run = erase(world, target or plan.concept, method, seed=seed, config=config, retain=retain,
                 robust=robust, keep_after=keep_after)
+
     def compare(r: LabErasure) -> Any:
         return spec.compare(world, plan, original, seed, r.delta, r.seconds)
 
